@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Command-line options shared by run-qemu, the test runner and the benchmark."""
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+
+from .machine import Config, VmemDevice
+from .sizes import parse_size
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCENARIOS = os.path.join(TOP, "tests", "guest", "scenarios")
+
+
+def _lib(expr):
+    return subprocess.run(["bash", "-c", f". {TOP}/scripts/lib.sh && {expr}"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def cache_dir():
+    """The project cache ($VMEM_CACHE), as scripts/lib.sh defines it."""
+    return _lib("echo $VMEM_CACHE")
+
+
+def cache_paths():
+    """(kernel bzImage, initramfs) in the cache, as scripts/lib.sh lays it out."""
+    k = _lib("kdir")
+    return (os.path.join(k, "build", "arch", "x86", "boot", "bzImage"),
+            os.path.join(k, "initramfs.cpio.gz"))
+
+
+def scenario_config(s, driver, kernel, initrd):
+    """The machine Config of scenario `s` run against `driver`."""
+    p = argparse.ArgumentParser(prog=s.name)
+    add_machine_args(p)
+    cfg = config_from_args(p.parse_args(s.qemu), kernel, initrd)
+    cfg.append = f"vmem.scenario={s.name} vmem.driver={driver} {s.append} {cfg.append}".strip()
+    return cfg
+
+
+def add_machine_args(p):
+    g = p.add_argument_group("guest machine")
+    g.add_argument("--ram", default="1G", help="boot RAM (default 1G)")
+    g.add_argument("--smp", type=int, default=2, help="vCPUs (default 2)")
+    g.add_argument("--nodes", type=int, default=1, help="NUMA nodes sharing boot RAM")
+    g.add_argument("--vmem", action="append", default=[], metavar="SPEC",
+                   help="virtio-mem device: id=vm0,size=8G,requested=0,block=2M,node=0 (repeatable)")
+    g.add_argument("--balloon", nargs="?", const="default", default="",
+                   metavar="OPTS", help="add a virtio-balloon-pci device (extra QEMU options)")
+    g.add_argument("--append", default="", help="extra kernel command line")
+    g.add_argument("--kernel", help="bzImage (default: the cached build)")
+    g.add_argument("--initrd", help="initramfs (default: the cached one)")
+
+
+def config_from_args(a, kernel=None, initrd=None):
+    if not (a.kernel and a.initrd) and not (kernel and initrd):
+        kernel, initrd = cache_paths()
+    return Config(kernel=a.kernel or kernel, initrd=a.initrd or initrd,
+                  ram=parse_size(a.ram), smp=a.smp, nodes=a.nodes,
+                  vmem=[VmemDevice.parse(s) for s in a.vmem],
+                  balloon=a.balloon, append=a.append)
+
+
+class Scenario:
+    """A guest scenario script and the header lines that describe how to run it:
+    '# scenario: TEXT', '# qemu: ARGS', '# drivers: c rust|none', '# timeout: S',
+    '# append: CMDLINE', '# expect: console-dirty'."""
+
+    def __init__(self, path):
+        self.path = path
+        self.name = os.path.basename(path)[:-3]
+        self.title = ""
+        self.qemu = []
+        self.drivers = ["none"]
+        self.timeout = 300
+        self.append = ""
+        self.expect = ""
+        with open(path) as f:
+            for line in f:
+                m = re.match(r"^# (scenario|qemu|drivers|timeout|append|expect): (.*)$", line)
+                if not m:
+                    continue
+                k, v = m.group(1), m.group(2).strip()
+                if k == "scenario":
+                    self.title = v
+                elif k == "qemu":
+                    self.qemu = shlex.split(v)
+                elif k == "drivers":
+                    self.drivers = v.split()
+                elif k == "timeout":
+                    self.timeout = int(v)
+                elif k == "append":
+                    self.append = v
+                elif k == "expect":
+                    self.expect = v
+
+
+def scenarios():
+    return [Scenario(os.path.join(SCENARIOS, f))
+            for f in sorted(os.listdir(SCENARIOS)) if f.endswith(".sh")]

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for guest scenarios (busybox ash). Source it: . /tests/lib.sh
+#
+# Output is KTAP: "KTAP version 1", one "ok N desc"/"not ok N desc" per check,
+# a trailing "1..N" plan (ktap_finish). The host runner also scans the console
+# for Oops/BUG/WARNING, so a scenario only checks what it is about.
+
+KTAP_N=0
+KTAP_FAILED=0
+MEMDIR=/sys/devices/system/memory
+echo "KTAP version 1"
+
+ok()      { KTAP_N=$((KTAP_N + 1)); echo "ok $KTAP_N $*"; }
+not_ok()  { KTAP_N=$((KTAP_N + 1)); KTAP_FAILED=$((KTAP_FAILED + 1)); echo "not ok $KTAP_N $*"; }
+skip()    { KTAP_N=$((KTAP_N + 1)); echo "ok $KTAP_N $1 # SKIP $2"; }
+diag()    { echo "# $*"; }
+
+# check DESC CMD...: one result from a command's exit status.
+check() { _d=$1; shift; if "$@"; then ok "$_d"; else not_ok "$_d"; fi; }
+
+# check_eq DESC EXPECTED ACTUAL
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else diag "expected '$2', got '$3'"; not_ok "$1"; fi
+}
+
+ktap_finish() {
+	echo "1..$KTAP_N"
+	[ "$KTAP_FAILED" -eq 0 ]
+}
+
+# bail DESC: stop the scenario after a failure that makes the rest meaningless.
+bail() { not_ok "$*"; ktap_finish; exit 1; }
+
+# --- host control channel (ttyS1) ---------------------------------------------------
+# hostcmd REQUEST...: ask the host to act over QMP; prints the reply after "ok".
+# Requests: resize DEV BYTES | size DEV | wait-size DEV BYTES SECS | qom-get DEV PROP
+#           | balloon BYTES | balloon-actual | time
+_hostcmd_open() {
+	[ -n "$_HOSTCMD_OPEN" ] && return
+	stty -F /dev/ttyS1 raw -echo 2>/dev/null
+	exec 9<>/dev/ttyS1
+	_HOSTCMD_OPEN=1
+}
+hostcmd() {
+	_hostcmd_open
+	echo "$*" >&9
+	read -r _reply <&9
+	case "$_reply" in
+	ok*) _r=${_reply#ok}; echo "${_r# }" ;;
+	*) echo "# hostcmd '$*' failed: $_reply" >&2; return 1 ;;
+	esac
+}
+
+# --- memory helpers -------------------------------------------------------------
+memtotal_kb() { awk '/^MemTotal:/ { print $2 }' /proc/meminfo; }
+block_size() { printf '%d\n' "0x$(cat $MEMDIR/block_size_bytes)"; }
+# Sorted memory block numbers present in sysfs.
+blocks() { ls -d $MEMDIR/memory[0-9]* 2>/dev/null | sed 's/.*memory//' | sort -n; }
+block_state() { cat $MEMDIR/memory$1/state; }
+block_zones() { cat $MEMDIR/memory$1/valid_zones; }
+nr_blocks() { blocks | wc -l; }
+gib() { echo $(($1 << 30)); }
+mib() { echo $(($1 << 20)); }
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+wait_for() {
+	_t=$(($1 * 10)); shift
+	while [ $_t -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		_t=$((_t - 1))
+	done
+	return 1
+}
+
+# --- drivers -----------------------------------------------------------------------
+# Module names of the drivers under test, by $VMEM_DRIVER (c | rust).
+vmem_module() {
+	case "$VMEM_DRIVER" in
+	c) echo virtio_mem ;;
+	rust) echo virtio_mem_rs ;;
+	esac
+}
+balloon_module() {
+	case "$VMEM_DRIVER" in
+	c) echo virtio_balloon ;;
+	rust) echo virtio_balloon_rs ;;
+	esac
+}
