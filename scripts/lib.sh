@@ -35,6 +35,8 @@ KMAKE_VARS=(
 	RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library
 	BINDGEN="$BINDGEN"
 	CLIPPY_DRIVER=/usr/bin/clippy-driver
+	# Always lint Rust with clippy: toggling it would rebuild every Rust object.
+	CLIPPY=1
 )
 
 JOBS=${JOBS:-$(( $(nproc) + 1 ))}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Typed reads of a virtio device's configuration space.
+//!
+//! C header: [`include/linux/virtio_config.h`](srctree/include/linux/virtio_config.h)
+
+use super::Device;
+
+/// Reads fields of a device's configuration space.
+///
+/// Only handed out by [`Device::read_config`], which repeats the reads if the device changed its
+/// configuration meanwhile, so that a set of fields read together is consistent.
+///
+/// Every read uses an access of the field's natural size, as the virtio specification requires.
+/// A read beyond the configuration space the transport exposes returns whatever the transport
+/// returns for it (all ones or zeroes); it is never undefined behaviour. Drivers must still
+/// validate every value: the device is not trusted.
+pub struct ConfigReader<'a> {
+    dev: &'a Device,
+}
+
+impl<'a> ConfigReader<'a> {
+    pub(super) fn new(dev: &'a Device) -> Self {
+        Self { dev }
+    }
+
+    /// Reads `N` bytes at `offset` with one access of that size.
+    fn raw<const N: usize>(&self, offset: u32) -> [u8; N] {
+        let mut buf = [0u8; N];
+        if let Some(get) = self.dev.ops().get {
+            // CAST: `N` is 1, 2, 4 or 8 (see the callers), which fits `u32`.
+            let len = N as u32;
+            // SAFETY: `self.dev.as_raw()` is a valid `struct virtio_device` by the type invariant
+            // of `Device`, and `buf` is valid for writes of `len` bytes.
+            unsafe { get(self.dev.as_raw(), offset, buf.as_mut_ptr().cast(), len) };
+        }
+        buf
+    }
+
+    /// Reads a `u8` field.
+    pub fn u8(&self, offset: u32) -> u8 {
+        self.raw::<1>(offset)[0]
+    }
+
+    /// Reads a little-endian 16-bit field (`__le16`, as in virtio 1.0 device configs).
+    pub fn le16(&self, offset: u32) -> u16 {
+        u16::from_le_bytes(self.raw::<2>(offset))
+    }
+
+    /// Reads a little-endian 32-bit field (`__le32`).
+    pub fn le32(&self, offset: u32) -> u32 {
+        u32::from_le_bytes(self.raw::<4>(offset))
+    }
+
+    /// Reads a little-endian 64-bit field (`__le64`).
+    ///
+    /// Transports may split the access in two; [`Device::read_config`]'s generation check makes
+    /// the two halves consistent.
+    pub fn le64(&self, offset: u32) -> u64 {
+        u64::from_le_bytes(self.raw::<8>(offset))
+    }
+
+    /// Reads a 16-bit field in the device's byte order (`__virtio16`): little-endian for virtio
+    /// 1.0 devices, guest-native for legacy ones.
+    pub fn virtio16(&self, offset: u32) -> u16 {
+        let b = self.raw::<2>(offset);
+        if self.dev.is_little_endian() {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_ne_bytes(b)
+        }
+    }
+
+    /// Reads a 32-bit field in the device's byte order (`__virtio32`).
+    pub fn virtio32(&self, offset: u32) -> u32 {
+        let b = self.raw::<4>(offset);
+        if self.dev.is_little_endian() {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_ne_bytes(b)
+        }
+    }
+
+    /// Reads a 64-bit field in the device's byte order (`__virtio64`).
+    pub fn virtio64(&self, offset: u32) -> u64 {
+        let b = self.raw::<8>(offset);
+        if self.dev.is_little_endian() {
+            u64::from_le_bytes(b)
+        } else {
+            u64::from_ne_bytes(b)
+        }
+    }
+}

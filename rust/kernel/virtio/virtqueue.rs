@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Virtqueues: the rings through which a driver hands buffers to a virtio device.
+//!
+//! Ownership is what keeps this safe. A buffer is a [`KBox<M>`] of a [`Message`] type `M`.
+//! [`Virtqueue::add`] moves it to the device; the driver cannot touch it until the device
+//! returns it through [`Virtqueue::get_buf`] (or [`Virtqueue::exec`]), which moves it back.
+//! Every queue carries buffers of exactly one type, fixed when it is taken from its set with
+//! [`Virtqueues::take`], so a returned buffer always has the type it was added with. Buffers
+//! the device never returned are freed, with their real type, after the device is reset.
+//!
+//! C header: [`include/linux/virtio.h`](srctree/include/linux/virtio.h)
+
+use super::Device;
+use crate::{
+    alloc::Flags,
+    bindings,
+    device,
+    error::to_result,
+    new_condvar,
+    new_spinlock,
+    new_spinlock_irq,
+    prelude::*,
+    str::CStr,
+    sync::{
+        aref::ARef,
+        Arc,
+        CondVar,
+        SpinLock,
+        SpinLockIrq, //
+    },
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    }, //
+};
+use core::{
+    ffi::c_void,
+    marker::PhantomData,
+    mem::MaybeUninit,
+    ptr, //
+};
+
+/// Most virtqueues one device may have through this abstraction.
+pub const MAX_QUEUES: usize = 64;
+
+/// Status bits after which the device needs a reset before its queues can be deleted.
+const STATUS_ACTIVE: u8 = (bindings::VIRTIO_CONFIG_S_DRIVER
+    | bindings::VIRTIO_CONFIG_S_DRIVER_OK
+    | bindings::VIRTIO_CONFIG_S_FEATURES_OK) as u8;
+
+/// A buffer that can be handed to a device: a device-readable part and a device-writable part.
+///
+/// # Safety
+///
+/// Both slices returned by [`Message::parts`] must point into the memory of `*self` itself (not
+/// into memory `self` merely refers to), must not overlap, and must be the same on every call.
+/// The abstraction relies on this: a message lives in a [`KBox`], so its parts are in the
+/// kernel's linear mapping and live exactly as long as the box.
+pub unsafe trait Message: Send + 'static {
+    /// The device-readable part and the device-writable part; either may be empty.
+    fn parts(&mut self) -> (&[u8], &mut [u8]);
+}
+
+/// A request/response message: `out` is read by the device, `resp` is written by it.
+///
+/// Use `()` for a part the protocol does not have.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::virtio::Request;
+///
+/// // 16 bytes to the device, one status byte back.
+/// type MyReq = Request<[u8; 16], u8>;
+/// let req = KBox::new(MyReq { out: [0; 16], resp: 0 }, GFP_KERNEL)?;
+/// # Ok::<(), Error>(())
+/// ```
+#[repr(C)]
+pub struct Request<O, I> {
+    /// What the device reads.
+    pub out: O,
+    /// What the device writes.
+    pub resp: I,
+}
+
+// SAFETY: Both parts are fields of `self`, distinct and fixed; `O` and `I` are plain bytes, so
+// any bytes the device writes into `resp` are a valid `I`.
+unsafe impl<O, I> Message for Request<O, I>
+where
+    O: AsBytes + Send + 'static,
+    I: AsBytes + FromBytes + Send + 'static,
+{
+    fn parts(&mut self) -> (&[u8], &mut [u8]) {
+        (self.out.as_bytes(), self.resp.as_bytes_mut())
+    }
+}
+
+/// An empty message part, for protocols where one direction carries nothing.
+pub type NoData = ();
+
+/// Receives a queue's "buffers used" notifications.
+pub trait VqHandler: Send + Sync {
+    /// The device used buffers of the queue.
+    ///
+    /// Called in hard interrupt context: it must not sleep, and typically schedules work that
+    /// then takes the buffers with [`Virtqueue::get_buf`].
+    fn used(&self);
+}
+
+/// Describes one virtqueue for [`Device::find_vqs`](super::Device::find_vqs).
+pub struct QueueSpec {
+    /// The queue's name, shown in `/proc/interrupts` and debugfs.
+    pub name: &'static CStr,
+    /// Called when the device uses buffers; queues driven only through [`Virtqueue::exec`]
+    /// need none.
+    pub handler: Option<Arc<dyn VqHandler>>,
+}
+
+/// Frees a buffer of the type its queue was taken with.
+type DropFn = unsafe fn(*mut c_void);
+
+/// # Safety
+///
+/// `p` must come from `KBox::<M>::into_raw` and be owned by the caller.
+unsafe fn drop_boxed<M: Message>(p: *mut c_void) {
+    // SAFETY: Per the function's safety requirements.
+    drop(unsafe { KBox::<M>::from_raw(p.cast()) });
+}
+
+/// The set of virtqueues of one device.
+///
+/// Created by [`Device::find_vqs`](super::Device::find_vqs). Each queue is taken once, with the
+/// message type it carries, by [`Virtqueues::take`]. When the set and every queue taken from it
+/// are dropped, the device is reset (so it stops using buffers and raising callbacks), buffers it
+/// never returned are freed, and the virtqueues are deleted.
+///
+/// # Invariants
+///
+/// - `vqs` holds the virtqueues created by `find_vqs` for `dev`; they live until `drop`.
+/// - While the set exists, `dev`'s `priv` pointer points to it; nothing else uses `priv`.
+#[pin_data(PinnedDrop)]
+pub struct Virtqueues {
+    dev: ARef<Device>,
+    vqs: KVec<*mut bindings::virtqueue>,
+    handlers: KVec<Option<Arc<dyn VqHandler>>>,
+    /// Per queue, how to free its buffers; `None` while the queue has not been taken.
+    #[pin]
+    taken: SpinLock<KVec<Option<DropFn>>>,
+    /// One bit per queue: the device used buffers since the bit was last cleared.
+    #[pin]
+    used: SpinLockIrq<u64>,
+    #[pin]
+    used_cv: CondVar,
+}
+
+// SAFETY: The raw virtqueue pointers are only dereferenced through the C virtqueue API, whose
+// callers serialize per queue (`Virtqueue` methods take `&mut self`); everything else is
+// protected by locks or immutable after creation.
+unsafe impl Send for Virtqueues {}
+// SAFETY: See `Send`; shared access only touches locked or immutable state.
+unsafe impl Sync for Virtqueues {}
+
+impl Virtqueues {
+    pub(super) fn new(dev: &Device<device::Core<'_>>, specs: &[QueueSpec]) -> Result<Arc<Self>> {
+        let n = specs.len();
+        if n == 0 || n > MAX_QUEUES {
+            return Err(EINVAL);
+        }
+        let raw = dev.as_raw();
+        // SAFETY: `raw` is a valid `struct virtio_device`; we are in a bus callback, so nothing
+        // else changes `priv` concurrently.
+        if !unsafe { (*raw).priv_ }.is_null() {
+            // The device already has queues.
+            return Err(EBUSY);
+        }
+
+        let mut infos = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut handlers = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut taken = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut vqs = KVec::with_capacity(n, GFP_KERNEL)?;
+        for s in specs {
+            infos.push(
+                bindings::virtqueue_info {
+                    name: s.name.as_char_ptr(),
+                    callback: Some(vq_callback),
+                    ctx: false,
+                },
+                GFP_KERNEL,
+            )?;
+            handlers.push(s.handler.clone(), GFP_KERNEL)?;
+            taken.push(None, GFP_KERNEL)?;
+            vqs.push(ptr::null_mut(), GFP_KERNEL)?;
+        }
+
+        let find = dev.ops().find_vqs.ok_or(ENODEV)?;
+        // CAST: `n <= MAX_QUEUES`.
+        let nvqs = n as u32;
+        // SAFETY: `raw` is valid; `vqs` and `infos` hold `n` entries each; the names are
+        // `'static`, so they outlive the queues; no affinity descriptor is passed.
+        to_result(unsafe {
+            find(
+                raw,
+                nvqs,
+                vqs.as_mut_ptr(),
+                infos.as_mut_ptr(),
+                ptr::null_mut(),
+            )
+        })?;
+
+        let dev_ref: ARef<Device> = (&**dev).into();
+        let set = Arc::pin_init(
+            try_pin_init!(Self {
+                dev: dev_ref,
+                vqs,
+                handlers,
+                taken <- new_spinlock!(taken, "virtio_vqs_taken"),
+                used <- new_spinlock_irq!(0, "virtio_vqs_used"),
+                used_cv <- new_condvar!("virtio_vqs_used"),
+            }),
+            GFP_KERNEL,
+        );
+        let set = match set {
+            Ok(set) => set,
+            Err(e) => {
+                if let Some(del) = dev.ops().del_vqs {
+                    // SAFETY: The queues were created above and nothing uses them yet.
+                    unsafe { del(raw) };
+                }
+                return Err(e);
+            }
+        };
+
+        // INVARIANT: From here until `drop`, `priv` points to the set. Callbacks that ran before
+        // found `priv` NULL and ignored the notification; the device is not ready yet.
+        // SAFETY: `raw` is valid; the write is paired with the `read_volatile` in `vq_callback`.
+        unsafe { ptr::write_volatile(&raw mut (*raw).priv_, Arc::as_ptr(&set).cast_mut().cast()) };
+        Ok(set)
+    }
+
+    /// The number of queues in the set.
+    pub fn len(&self) -> usize {
+        self.vqs.len()
+    }
+
+    /// Whether the set is empty; never true for a set made by `find_vqs`.
+    pub fn is_empty(&self) -> bool {
+        self.vqs.is_empty()
+    }
+
+    /// Takes queue `index` out of the set, as a queue of messages of type `M`.
+    ///
+    /// Each queue can be taken once; `EBUSY` if it was taken already, `EINVAL` if there is no
+    /// such queue.
+    pub fn take<M: Message>(set: &Arc<Self>, index: usize) -> Result<Virtqueue<M>> {
+        let vq = *set.vqs.get(index).ok_or(EINVAL)?;
+        {
+            let mut taken = set.taken.lock();
+            let slot = taken.get_mut(index).ok_or(EINVAL)?;
+            if slot.is_some() {
+                return Err(EBUSY);
+            }
+            *slot = Some(drop_boxed::<M> as DropFn);
+        }
+        Ok(Virtqueue {
+            set: set.clone(),
+            index,
+            vq,
+            _msg: PhantomData,
+        })
+    }
+
+    fn mark_used(&self, index: usize) {
+        if index < MAX_QUEUES {
+            *self.used.lock() |= 1 << index;
+            self.used_cv.notify_all();
+        }
+        if let Some(Some(h)) = self.handlers.get(index) {
+            h.used();
+        }
+    }
+
+    /// Sleeps until the device used buffers of queue `index` since the last call.
+    fn wait_used(&self, index: usize) {
+        let bit = 1u64 << index;
+        let mut used = self.used.lock();
+        while *used & bit == 0 {
+            self.used_cv.wait(&mut used);
+        }
+        *used &= !bit;
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Virtqueues {
+    fn drop(self: Pin<&mut Self>) {
+        let raw = self.dev.as_raw();
+        // Stop the device first: afterwards it touches no buffer and, as the reset synchronizes
+        // with callbacks, no callback runs any more. The bus `remove` path may have reset it
+        // already.
+        if self.dev.status() & STATUS_ACTIVE != 0 {
+            self.dev.reset();
+        }
+        // SAFETY: `raw` is valid; no callback runs any more (see above).
+        unsafe { ptr::write_volatile(&raw mut (*raw).priv_, ptr::null_mut()) };
+
+        let taken = self.taken.lock();
+        for (i, &vq) in self.vqs.iter().enumerate() {
+            let Some(Some(drop_fn)) = taken.get(i).copied() else {
+                continue;
+            };
+            loop {
+                // SAFETY: `vq` is a live queue of a reset device (type invariant).
+                let p = unsafe { bindings::virtqueue_detach_unused_buf(vq) };
+                if p.is_null() {
+                    break;
+                }
+                // SAFETY: Every buffer on queue `i` was added by `Virtqueue::<M>::add` from a
+                // `KBox<M>` with `drop_fn == drop_boxed::<M>`, and the device gave it up.
+                unsafe { drop_fn(p) };
+            }
+        }
+        drop(taken);
+
+        if let Some(del) = self.dev.ops().del_vqs {
+            // SAFETY: The queues were created by `find_vqs` and nothing uses them any more: every
+            // `Virtqueue` holds a reference to the set, so none is left.
+            unsafe { del(raw) };
+        }
+    }
+}
+
+/// The C callback of every queue created through [`Virtqueues`].
+///
+/// # Safety
+///
+/// Called by the virtio core with a valid queue of a device.
+unsafe extern "C" fn vq_callback(vq: *mut bindings::virtqueue) {
+    // SAFETY: `vq` is valid, and so is its device.
+    let (vdev, index) = unsafe { ((*vq).vdev, (*vq).index) };
+    // SAFETY: `vdev` is valid; the read pairs with the writes in `Virtqueues::new` and `drop`.
+    let set = unsafe { ptr::read_volatile(&raw const (*vdev).priv_) }.cast::<Virtqueues>();
+    if set.is_null() {
+        return;
+    }
+    // SAFETY: While `priv` is non-NULL it points to a live set (type invariant of
+    // `Virtqueues`); `drop` resets the device, which waits for running callbacks, before the set
+    // goes away.
+    let set = unsafe { &*set };
+    // CAST: `index` is below the number of queues, at most `MAX_QUEUES`.
+    set.mark_used(index as usize);
+}
+
+/// One virtqueue, carrying messages of type `M`.
+///
+/// Operations take `&mut self`: the C virtqueue API requires its callers to serialize.
+///
+/// # Invariants
+///
+/// `vq` is queue `index` of `set`, which outlives it; every buffer on it is a `KBox<M>`.
+pub struct Virtqueue<M: Message> {
+    set: Arc<Virtqueues>,
+    index: usize,
+    vq: *mut bindings::virtqueue,
+    _msg: PhantomData<KBox<M>>,
+}
+
+// SAFETY: The queue is only used through `&mut self`, and the messages are `Send`.
+unsafe impl<M: Message> Send for Virtqueue<M> {}
+// SAFETY: `&Virtqueue` only allows reading immutable fields.
+unsafe impl<M: Message> Sync for Virtqueue<M> {}
+
+impl<M: Message> Virtqueue<M> {
+    /// Hands `msg` to the device; it comes back from [`Virtqueue::get_buf`] once the device
+    /// used it. On failure (`ENOSPC` when the ring is full, `EIO` if the device is broken,
+    /// `EINVAL` for an empty message) the message is returned with the error.
+    ///
+    /// The device is not notified until [`Virtqueue::kick`].
+    pub fn add(&mut self, mut msg: KBox<M>, flags: Flags) -> Result<(), (Error, KBox<M>)> {
+        let (out, inp) = msg.parts();
+        let (out_ptr, out_len) = (out.as_ptr(), out.len());
+        let (in_ptr, in_len) = (inp.as_mut_ptr(), inp.len());
+        let (Ok(out_len), Ok(in_len)) = (u32::try_from(out_len), u32::try_from(in_len)) else {
+            return Err((EINVAL, msg));
+        };
+        if out_len == 0 && in_len == 0 {
+            return Err((EINVAL, msg));
+        }
+
+        let mut sg = [const { MaybeUninit::<bindings::scatterlist>::uninit() }; 2];
+        let mut sgs: [*mut bindings::scatterlist; 2] = [ptr::null_mut(); 2];
+        let mut n = 0;
+        for (buf, len) in [(out_ptr, out_len), (in_ptr.cast_const(), in_len)] {
+            if len != 0 {
+                // SAFETY: `sg[n]` is valid for writes; `buf` points to `len` bytes inside the
+                // boxed message (by `Message`'s safety requirements), in the linear mapping.
+                unsafe { bindings::sg_init_one(sg[n].as_mut_ptr(), buf.cast(), len) };
+                sgs[n] = sg[n].as_mut_ptr();
+                n += 1;
+            }
+        }
+
+        let data = KBox::into_raw(msg);
+        // SAFETY: `self.vq` is live (type invariant), calls on it are serialized by `&mut self`;
+        // `sgs` holds `out + in` initialized entries; `data` is non-NULL and identifies the
+        // buffer. The scatterlists may go out of scope once the buffer is in the ring.
+        let ret = unsafe {
+            bindings::virtqueue_add_sgs(
+                self.vq,
+                sgs.as_mut_ptr(),
+                u32::from(out_len != 0),
+                u32::from(in_len != 0),
+                data.cast(),
+                flags.as_raw(),
+            )
+        };
+        if ret < 0 {
+            // SAFETY: The queue did not take the buffer, so we own it again.
+            return Err((Error::from_errno(ret), unsafe { KBox::from_raw(data) }));
+        }
+        Ok(())
+    }
+
+    /// Notifies the device of added buffers. Returns `false` if the device is broken.
+    pub fn kick(&mut self) -> bool {
+        // SAFETY: `self.vq` is live; calls are serialized by `&mut self`.
+        unsafe { bindings::virtqueue_kick(self.vq) }
+    }
+
+    /// Takes back a buffer the device used, with the number of bytes it wrote.
+    pub fn get_buf(&mut self) -> Option<(KBox<M>, u32)> {
+        let mut len = 0u32;
+        // SAFETY: `self.vq` is live; calls are serialized by `&mut self`.
+        let p = unsafe { bindings::virtqueue_get_buf(self.vq, &mut len) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: Every buffer on this queue was added by `add` from a `KBox<M>` (type
+        // invariant); the device returned it, so we own it again.
+        let msg = unsafe { KBox::from_raw(p.cast::<M>()) };
+        Some((msg, len))
+    }
+
+    /// Enables used-buffer callbacks. Returns `false` if buffers are pending already, in which
+    /// case the caller should process them (a callback may not come for them).
+    pub fn enable_cb(&mut self) -> bool {
+        // SAFETY: `self.vq` is live; calls are serialized by `&mut self`.
+        unsafe { bindings::virtqueue_enable_cb(self.vq) }
+    }
+
+    /// Disables used-buffer callbacks (a hint: some may still arrive).
+    pub fn disable_cb(&mut self) {
+        // SAFETY: `self.vq` is live; calls are serialized by `&mut self`.
+        unsafe { bindings::virtqueue_disable_cb(self.vq) }
+    }
+
+    /// Whether the device is broken: it will not use buffers any more.
+    pub fn is_broken(&self) -> bool {
+        // SAFETY: `self.vq` is live.
+        unsafe { bindings::virtqueue_is_broken(self.vq) }
+    }
+
+    /// The ring size.
+    pub fn size(&self) -> u32 {
+        // SAFETY: `self.vq` is live.
+        unsafe { bindings::virtqueue_get_vring_size(self.vq) }
+    }
+
+    /// Sends `msg` and sleeps until the device returns a buffer, which is returned with the
+    /// number of bytes the device wrote.
+    ///
+    /// This is the one-request-in-flight protocol of devices like virtio-mem. It may sleep, so
+    /// call it from process context only, and do not mix it with [`Virtqueue::add`] on the same
+    /// queue. Fails with `EIO` if the device is (or becomes) broken.
+    pub fn exec(&mut self, msg: KBox<M>) -> Result<(KBox<M>, u32)> {
+        self.add(msg, GFP_KERNEL).map_err(|(e, _msg)| e)?;
+        if !self.kick() {
+            return Err(EIO);
+        }
+        loop {
+            if let Some(done) = self.get_buf() {
+                return Ok(done);
+            }
+            if self.is_broken() {
+                return Err(EIO);
+            }
+            self.set.wait_used(self.index);
+        }
+    }
+}
