@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Rust virtio driver sample: the virtio entropy device (virtio-rng).
+//!
+//! Binds to every virtio-rng device, asks it for random bytes through its one virtqueue, and
+//! shows them in debugfs, under `/sys/kernel/debug/rust_virtio_rng.virtioN/`:
+//!
+//! - `entropy`: each read asks the device for fresh bytes and prints them in hex;
+//! - `stats`: requests answered and bytes received so far.
+//!
+//! It supports suspend: `freeze` drops the virtqueue (which resets the device) and `restore`
+//! creates it again.
+
+use kernel::{
+    debugfs,
+    device::Core,
+    fmt,
+    new_mutex,
+    prelude::*,
+    str::CString,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        Mutex, //
+    },
+    uapi,
+    virtio, //
+};
+
+/// Bytes asked of the device per read of `entropy`.
+const ENTROPY_BYTES: usize = 32;
+
+/// The device writes up to `ENTROPY_BYTES` random bytes; the driver sends nothing.
+type EntropyReq = virtio::Request<virtio::NoData, [u8; ENTROPY_BYTES]>;
+
+/// State shared by the driver and its debugfs files.
+#[pin_data]
+struct Rng {
+    /// The request queue; `None` while the device is frozen.
+    #[pin]
+    vq: Mutex<Option<virtio::Virtqueue<EntropyReq>>>,
+    requests: Atomic<u64>,
+    bytes: Atomic<u64>,
+}
+
+impl Rng {
+    /// Creates the virtqueue of `vdev`.
+    fn find_vq(vdev: &virtio::Device<Core<'_>>) -> Result<virtio::Virtqueue<EntropyReq>> {
+        let set = vdev.find_vqs(&[virtio::QueueSpec {
+            name: c"input",
+            handler: None,
+        }])?;
+        virtio::Virtqueues::take(&set, 0)
+    }
+
+    /// Asks the device for random bytes; returns them and how many it wrote.
+    fn read(&self) -> Result<([u8; ENTROPY_BYTES], usize)> {
+        let mut guard = self.vq.lock();
+        let vq = Option::as_mut(&mut *guard).ok_or(EAGAIN)?;
+        let req = KBox::new(
+            EntropyReq {
+                out: (),
+                resp: [0; ENTROPY_BYTES],
+            },
+            GFP_KERNEL,
+        )?;
+        let (req, len) = vq.exec(req)?;
+        // The device says how much it wrote; never trust it beyond the buffer.
+        let len = usize::try_from(len).map_or(ENTROPY_BYTES, |l| l.min(ENTROPY_BYTES));
+        self.requests.fetch_add(1, Relaxed);
+        // CAST: `len <= ENTROPY_BYTES`.
+        self.bytes.fetch_add(len as u64, Relaxed);
+        Ok((req.resp, len))
+    }
+
+    fn show_entropy(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.read() {
+            Ok((bytes, len)) => {
+                for b in &bytes[..len] {
+                    write!(f, "{b:02x}")?;
+                }
+                writeln!(f)
+            }
+            Err(e) => writeln!(f, "error {}", e.to_errno()),
+        }
+    }
+
+    fn show_stats(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "requests {}\nbytes {}",
+            self.requests.load(Relaxed),
+            self.bytes.load(Relaxed)
+        )
+    }
+}
+
+// Fields drop in order: the debugfs files go before their directory.
+#[pin_data]
+struct SampleDriver {
+    #[pin]
+    entropy: debugfs::File<Arc<Rng>>,
+    #[pin]
+    stats: debugfs::File<Arc<Rng>>,
+    rng: Arc<Rng>,
+    _dir: debugfs::Dir,
+}
+
+kernel::virtio_device_table!(VIRTIO_TABLE, [virtio::DeviceId::new(uapi::VIRTIO_ID_RNG)]);
+
+#[vtable]
+impl virtio::Driver for SampleDriver {
+    type Data<'bound> = Self;
+    const ID_TABLE: virtio::IdTable = &VIRTIO_TABLE;
+
+    fn probe<'bound>(
+        vdev: &'bound virtio::Device<Core<'_>>,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pin_init::pin_init_scope(move || {
+            let vq = Rng::find_vq(vdev)?;
+            let rng = Arc::pin_init(
+                pin_init!(Rng {
+                    vq <- new_mutex!(Some(vq)),
+                    requests: Atomic::new(0),
+                    bytes: Atomic::new(0),
+                }),
+                GFP_KERNEL,
+            )?;
+            vdev.ready();
+
+            let name = CString::try_from_fmt(fmt!("rust_virtio_rng.virtio{}", vdev.index()))?;
+            let dir = debugfs::Dir::new(&name);
+            dev_info!(
+                vdev,
+                "Rust virtio-rng sample bound; entropy in debugfs {}\n",
+                &*name
+            );
+
+            Ok(try_pin_init!(Self {
+                entropy <- dir.read_callback_file(c"entropy", rng.clone(), &|r: &Arc<Rng>, f| {
+                    r.show_entropy(f)
+                }),
+                stats <- dir.read_callback_file(c"stats", rng.clone(), &|r: &Arc<Rng>, f| {
+                    r.show_stats(f)
+                }),
+                rng,
+                _dir: dir,
+            }))
+        })
+    }
+
+    fn freeze<'bound>(vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
+        // Dropping the queue resets the device and deletes the virtqueue.
+        drop(this.rng.vq.lock().take());
+        dev_info!(vdev, "frozen\n");
+        Ok(())
+    }
+
+    fn restore<'bound>(vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
+        let vq = Rng::find_vq(vdev)?;
+        *this.rng.vq.lock() = Some(vq);
+        vdev.ready();
+        dev_info!(vdev, "restored\n");
+        Ok(())
+    }
+
+    fn unbind<'bound>(vdev: &'bound virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        dev_info!(
+            vdev,
+            "Rust virtio-rng sample unbound after {} requests\n",
+            this.rng.requests.load(Relaxed)
+        );
+    }
+}
+
+kernel::module_virtio_driver! {
+    type: SampleDriver,
+    name: "rust_driver_virtio_rng",
+    authors: ["virtio-mem-rs contributors"],
+    description: "Rust virtio-rng driver sample",
+    license: "GPL v2",
+}
