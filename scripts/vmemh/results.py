@@ -101,3 +101,24 @@ def parse(lines, timed_out=False, expect_scenario=True):
     results.append(Result("console clean (no Oops/BUG/WARNING/Call Trace/panic)", not bad,
                           detail="; ".join(bad[:3])))
     return results
+
+
+def parse_host(lines, returncode):
+    """Results of a host-side KTAP program (no console to scan)."""
+    results, plan = [], None
+    for line in lines:
+        m = PLAN.match(line.strip())
+        if m:
+            plan = int(m.group(2))
+            continue
+        m = RESULT.match(line)
+        if m and not m.group(1):
+            directive = (m.group(5) or "").strip()
+            results.append(Result(m.group(4), m.group(2) == "ok",
+                                  directive.upper().startswith("SKIP"), directive))
+    if plan is None or plan != len(results):
+        results.append(Result("plan matches its results", False,
+                              detail=f"plan {plan}, saw {len(results)} results"))
+    if returncode != 0 and all(r.ok for r in results):
+        results.append(Result("exit status", False, detail=f"exit {returncode}"))
+    return results

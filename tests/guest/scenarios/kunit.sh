@@ -1,0 +1,16 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# scenario: KUnit suites (our Rust tests and the kernel crate's doctests) run at boot
+# append: kunit.enable=1
+# drivers: none
+# timeout: 300
+#
+# KUnit prints its own KTAP on the console before /init; the runner reports every
+# test case of it. This scenario checks that the suites we rely on actually ran.
+. /tests/lib.sh
+
+for suite in rust_kernel_virtio rust_doctests_kernel; do
+	check "KUnit suite $suite ran" sh -c "dmesg | grep -q '# Subtest: $suite'"
+done
+check "no KUnit test failed" sh -c "! dmesg | grep -qE '^\[[ 0-9.]+\] +not ok '"
+ktap_finish
