@@ -62,16 +62,20 @@ nr_blocks() { blocks | wc -l; }
 gib() { echo $(($1 << 30)); }
 mib() { echo $(($1 << 20)); }
 
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+# wait_for SECONDS 'EXPR': poll the shell expression EXPR every 0.1 s until it
+# succeeds. EXPR is evaluated anew each time, so quote it: wait_for 5 '[ -e "$f" ]'.
 wait_for() {
 	_t=$(($1 * 10)); shift
 	while [ $_t -gt 0 ]; do
-		"$@" && return 0
+		eval "$*" && return 0
 		sleep 0.1
 		_t=$((_t - 1))
 	done
-	return 1
+	eval "$*"
 }
+
+# wait_memtotal KB SECONDS: wait until MemTotal is exactly KB.
+wait_memtotal() { wait_for "$2" '[ "$(memtotal_kb)" -eq '"$1"' ]'; }
 
 # --- drivers -----------------------------------------------------------------------
 # Module names of the drivers under test, by $VMEM_DRIVER (c | rust).

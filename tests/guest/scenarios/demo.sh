@@ -22,7 +22,7 @@ show "boot"
 for size in 512 1536 256 0; do
 	hostcmd resize vm0 "$(mib $size)" >/dev/null
 	if t=$(hostcmd wait-size vm0 "$(mib $size)" 120) &&
-	   wait_for 30 [ "$(memtotal_kb)" -eq $((kb0 + size * 1024)) ]; then
+	   wait_memtotal $((kb0 + size * 1024)) 30; then
 		ok "resize to $size MiB: device done in ${t} s, MemTotal +$size MiB"
 	else
 		not_ok "resize to $size MiB"

@@ -19,7 +19,7 @@ t=$(hostcmd wait-size vm0 "$(gib 1)" 120) || bail "device reports 1 GiB plugged"
 ok "device reports 1 GiB plugged (${t} s)"
 
 want=$((kb0 + (1 << 20)))
-wait_for 30 [ "$(memtotal_kb)" -eq "$want" ]
+wait_memtotal "$want" 30
 check_eq "MemTotal grew by exactly 1 GiB" "$want" "$(memtotal_kb)"
 
 blocks | grep -vxF -f /tmp/blocks0 >/tmp/new
@@ -34,9 +34,9 @@ check_eq "every new block is online with valid_zones Movable" 0 "$bad"
 
 hostcmd resize vm0 0 >/dev/null || bail "host resize to 0"
 t=$(hostcmd wait-size vm0 0 120) && ok "device reports 0 plugged (${t} s)" || not_ok "device reports 0 plugged"
-wait_for 30 [ "$(memtotal_kb)" -eq "$kb0" ]
+wait_memtotal "$kb0" 30
 check_eq "MemTotal is back to its boot value" "$kb0" "$(memtotal_kb)"
-wait_for 30 sh -c "[ \"\$(ls -d $MEMDIR/memory[0-9]* | wc -l)\" -eq $(wc -l </tmp/blocks0) ]"
+wait_for 30 '[ "$(nr_blocks)" -eq '"$(wc -l </tmp/blocks0)"' ]'
 blocks >/tmp/blocks1
 check "the hot-added blocks are gone from sysfs" cmp -s /tmp/blocks0 /tmp/blocks1
 check "rmmod $(vmem_module)" rmmod "$(vmem_module)"

@@ -21,7 +21,7 @@ diag "modalias $alias"
 # Coldplug as udev does: load whatever module claims the device's modalias.
 check "modprobe by modalias" modprobe "$alias"
 check "the alias loaded $DRV" grep -q "^$DRV " /proc/modules
-wait_for 10 [ -e /sys/bus/virtio/devices/$dev/driver ]
+wait_for 10 '[ -e /sys/bus/virtio/devices/$dev/driver ]'
 check_eq "$dev is bound to $DRV" "$DRV" "$(basename "$(readlink /sys/bus/virtio/devices/$dev/driver)")"
 
 dbg=/sys/kernel/debug/rust_virtio_rng.$dev
