@@ -49,6 +49,8 @@ def add_machine_args(p):
                    help="virtio-mem device: id=vm0,size=8G,requested=0,block=2M,node=0 (repeatable)")
     g.add_argument("--balloon", nargs="?", const="default", default="",
                    metavar="OPTS", help="add a virtio-balloon-pci device (extra QEMU options)")
+    g.add_argument("--dimm", action="append", default=[], metavar="SIZE",
+                   help="cold-plugged pc-dimm of SIZE, added by ACPI memory hotplug (repeatable)")
     g.add_argument("--device", action="append", default=[], metavar="QEMU_DEVICE",
                    help="extra QEMU -device, e.g. virtio-rng-pci (repeatable)")
     g.add_argument("--append", default="", help="extra kernel command line")
@@ -63,6 +65,7 @@ def config_from_args(a, kernel=None, initrd=None):
                   ram=parse_size(a.ram), smp=a.smp, nodes=a.nodes,
                   vmem=[VmemDevice.parse(s) for s in a.vmem],
                   balloon=a.balloon, append=a.append,
+                  dimms=[parse_size(d) for d in a.dimm],
                   extra=[x for d in a.device for x in ("-device", d)])
 
 

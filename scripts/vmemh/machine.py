@@ -60,13 +60,15 @@ class Config:
     nodes: int = 1
     vmem: list = field(default_factory=list)
     balloon: str = ""            # "" = none, else extra virtio-balloon-pci options
+    dimms: list = field(default_factory=list)   # sizes of cold-plugged pc-dimm devices
     append: str = ""
     extra: list = field(default_factory=list)
 
     def argv(self, qmp_path, ctl_path, interactive=False):
-        maxmem = self.ram + sum(d.size for d in self.vmem)
+        maxmem = self.ram + sum(d.size for d in self.vmem) + sum(self.dimms)
+        slots = f",slots={len(self.dimms)}" if self.dimms else ""
         a = [QEMU, "-accel", "tcg", "-smp", str(self.smp), "-nodefaults",
-             "-m", f"{fmt_size(self.ram)},maxmem={fmt_size(maxmem)}",
+             "-m", f"{fmt_size(self.ram)}{slots},maxmem={fmt_size(maxmem)}",
              "-kernel", self.kernel, "-initrd", self.initrd, "-no-reboot",
              "-qmp", f"unix:{qmp_path},server=on,wait=off",
              "-chardev", f"socket,id=ctl,path={ctl_path},server=on,wait=off"]
@@ -80,6 +82,10 @@ class Config:
             if d.block_size:
                 opts += f",block-size={d.block_size}"
             a += ["-device", opts]
+        for i, size in enumerate(self.dimms):
+            # ACPI memory hotplug adds these as offline memory blocks at boot.
+            a += ["-object", f"memory-backend-ram,id=mem-dimm{i},size={size}",
+                  "-device", f"pc-dimm,id=dimm{i},memdev=mem-dimm{i},node=0"]
         if self.balloon is not None and self.balloon != "":
             opts = "virtio-balloon-pci,id=balloon0"
             if self.balloon != "default":

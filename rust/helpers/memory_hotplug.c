@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+
+#include <linux/memory_hotplug.h>
+#include <linux/mm.h>
+#include <linux/page-flags.h>
+#include <linux/page_ref.h>
+
+__rust_helper struct page *rust_helper_pfn_to_page(unsigned long pfn)
+{
+	return pfn_to_page(pfn);
+}
+
+__rust_helper unsigned long rust_helper_page_to_pfn(const struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+__rust_helper void rust_helper___SetPageOffline(struct page *page)
+{
+	__SetPageOffline(page);
+}
+
+__rust_helper void rust_helper___ClearPageOffline(struct page *page)
+{
+	__ClearPageOffline(page);
+}
+
+__rust_helper void rust_helper_page_ref_inc(struct page *page)
+{
+	page_ref_inc(page);
+}
+
+__rust_helper bool rust_helper_page_ref_dec_and_test(struct page *page)
+{
+	return page_ref_dec_and_test(page);
+}
+
+__rust_helper enum zone_type rust_helper_page_zonenum(const struct page *page)
+{
+	return page_zonenum(page);
+}

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Memory hotplug: adding and removing driver-managed System RAM.
+//!
+//! A driver that provides memory to the kernel (virtio-mem, for instance) claims the physical
+//! region of its device with [`SystemRamRegion`], registers a dynamic [`MemoryGroup`] for it, and
+//! adds memory with [`add_driver_managed`]. Each successful add returns an [`AddedMemory`] token;
+//! only that token can remove the memory again, so a driver cannot remove memory it did not add.
+//! The token keeps the group alive, so a group cannot be unregistered while memory of it is
+//! still added.
+//!
+//! Related interfaces live in the submodules: [`notifier`] (memory notifiers), [`online`] (the
+//! online-page callback) and [`pages`] (contiguous ranges and offline pages).
+//!
+//! C headers: [`include/linux/memory_hotplug.h`](srctree/include/linux/memory_hotplug.h),
+//! [`include/linux/memory.h`](srctree/include/linux/memory.h)
+
+use crate::{
+    bindings,
+    error::to_result,
+    prelude::*,
+    str::{
+        CStr,
+        CString, //
+    },
+    sync::Arc, //
+};
+use core::{
+    mem::ManuallyDrop,
+    ptr::NonNull, //
+};
+
+pub mod notifier;
+pub mod online;
+pub mod pages;
+
+/// The size of a memory block in bytes: the unit in which memory is added, onlined, offlined
+/// and removed, and in which it appears in `/sys/devices/system/memory/`.
+pub fn block_size() -> u64 {
+    // SAFETY: `memory_block_size_bytes()` has no preconditions.
+    let size = unsafe { bindings::memory_block_size_bytes() };
+    // CAST: `unsigned long` is at most 64 bits on every supported architecture.
+    size as u64
+}
+
+/// A non-empty range of physical addresses, `[start, start + size)`, that does not wrap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhysRange {
+    start: u64,
+    size: u64,
+}
+
+impl PhysRange {
+    /// Returns the range, or `None` if it is empty or wraps around the address space.
+    pub const fn new(start: u64, size: u64) -> Option<Self> {
+        if size == 0 || start.checked_add(size - 1).is_none() {
+            return None;
+        }
+        Some(Self { start, size })
+    }
+
+    /// The first address.
+    pub const fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The size in bytes.
+    pub const fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The last address (inclusive).
+    pub const fn last(&self) -> u64 {
+        // No overflow: `new` checked it.
+        self.start + (self.size - 1)
+    }
+
+    /// Whether `other` lies entirely within `self`.
+    pub const fn contains(&self, other: &PhysRange) -> bool {
+        other.start >= self.start && other.last() <= self.last()
+    }
+
+    /// Whether the two ranges share at least one address.
+    pub const fn overlaps(&self, other: &PhysRange) -> bool {
+        self.start <= other.last() && other.start <= self.last()
+    }
+
+    /// Whether start and size are multiples of `align`, which must be a power of two (else
+    /// `false`).
+    pub const fn is_aligned(&self, align: u64) -> bool {
+        align.is_power_of_two() && self.start % align == 0 && self.size % align == 0
+    }
+}
+
+/// The physical range in which memory can be hot-added.
+///
+/// With `need_mapping`, only the part the kernel can map directly. `None` if there is none.
+pub fn pluggable_range(need_mapping: bool) -> Option<PhysRange> {
+    // SAFETY: `mhp_get_pluggable_range()` has no preconditions.
+    let r = unsafe { bindings::mhp_get_pluggable_range(need_mapping) };
+    if r.start > r.end {
+        return None;
+    }
+    // An inclusive range ending at `u64::MAX` loses its last byte; no memory lives there.
+    PhysRange::new(r.start, (r.end - r.start).saturating_add(1))
+}
+
+/// A dynamic memory group: memory blocks added by one driver for one device, which the
+/// `auto-movable` online policy treats as a unit.
+///
+/// Unregistered when dropped. [`AddedMemory`] holds a reference, so the group outlives all the
+/// memory added to it.
+///
+/// # Invariants
+///
+/// `id` is a registered memory group id.
+pub struct MemoryGroup {
+    id: i32,
+}
+
+impl MemoryGroup {
+    /// Registers a dynamic memory group on node `nid` whose memory is added in units of
+    /// `unit_bytes`, a power of two of at least [`block_size`].
+    pub fn register_dynamic(nid: i32, unit_bytes: u64) -> Result<Arc<Self>> {
+        if !unit_bytes.is_power_of_two() || unit_bytes < block_size() {
+            return Err(EINVAL);
+        }
+        let unit_pages =
+            usize::try_from(unit_bytes >> crate::page::PAGE_SHIFT).map_err(|_| EINVAL)?;
+        // SAFETY: No preconditions; the arguments are checked by the callee too.
+        let id = unsafe { bindings::memory_group_register_dynamic(nid, unit_pages) };
+        if id < 0 {
+            return Err(Error::from_errno(id));
+        }
+        // INVARIANT: `id` was just registered. If the allocation fails, the value is dropped,
+        // which unregisters it again.
+        Ok(Arc::new(Self { id }, GFP_KERNEL)?)
+    }
+
+    /// The group id (`mgid`), as the memory hotplug core and sysfs know it.
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+}
+
+impl Drop for MemoryGroup {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `self.id` is registered; every `AddedMemory` of the group
+        // holds a reference to it, so none is left.
+        let ret = unsafe { bindings::memory_group_unregister(self.id) };
+        if ret != 0 {
+            pr_warn!("memory group {} not unregistered: error {}\n", self.id, ret);
+        }
+    }
+}
+
+/// An exclusive claim of a physical region as the parent `System RAM` resource of
+/// driver-managed memory, visible in `/proc/iomem` under `name`.
+///
+/// Memory added with [`add_driver_managed`] inside the region nests below it. Released when
+/// dropped.
+///
+/// # Invariants
+///
+/// `res` is a resource obtained from `__request_region()` on `iomem_resource`, not yet
+/// released; its name points into `name`.
+pub struct SystemRamRegion {
+    res: NonNull<bindings::resource>,
+    range: PhysRange,
+    _name: CString,
+}
+
+// SAFETY: The resource is only touched by `drop`, and the resource tree has its own lock.
+unsafe impl Send for SystemRamRegion {}
+// SAFETY: `&SystemRamRegion` only reads `range`.
+unsafe impl Sync for SystemRamRegion {}
+
+impl SystemRamRegion {
+    /// Claims `range` exclusively. `EBUSY` if any part of it is claimed already.
+    pub fn claim(range: PhysRange, name: CString) -> Result<Self> {
+        // CAST: `__request_region()` takes the `IORESOURCE_*` bits, all below bit 31, as `int`.
+        let flags = (bindings::IORESOURCE_SYSTEM_RAM | bindings::IORESOURCE_EXCLUSIVE) as c_int;
+        // SAFETY: `iomem_resource` is the root of the I/O memory resource tree; `name` lives as
+        // long as the claim (it is stored in `Self`).
+        let res = unsafe {
+            bindings::__request_region(
+                &raw mut bindings::iomem_resource,
+                range.start(),
+                range.size(),
+                name.as_char_ptr(),
+                flags,
+            )
+        };
+        let res = NonNull::new(res).ok_or(EBUSY)?;
+        // Memory added below must nest in the region, so the region itself must not be busy,
+        // as in virtio-mem's C driver.
+        // CAST: `IORESOURCE_BUSY` is a single low bit.
+        // SAFETY: `res` was just allocated for us and is not yet visible to other users of its
+        // flags.
+        unsafe { (*res.as_ptr()).flags &= !(bindings::IORESOURCE_BUSY as c_ulong) };
+        // INVARIANT: `res` comes from `__request_region()` with `name`.
+        Ok(Self {
+            res,
+            range,
+            _name: name,
+        })
+    }
+
+    /// The claimed range.
+    pub fn range(&self) -> PhysRange {
+        self.range
+    }
+}
+
+impl Drop for SystemRamRegion {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `res` is a live resource from `__request_region()`,
+        // which allocates it with `alloc_resource()`, i.e. `kzalloc()`.
+        unsafe {
+            bindings::release_resource(self.res.as_ptr());
+            bindings::kfree(self.res.as_ptr().cast());
+        }
+    }
+}
+
+/// Options for [`add_driver_managed`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AddOptions {
+    /// Let the new resource merge with adjacent System RAM resources (`MHP_MERGE_RESOURCE`);
+    /// `/proc/iomem` then shows one entry for contiguous additions.
+    pub merge_resource: bool,
+}
+
+/// Adds `range` to the kernel as driver-managed System RAM of `group`, named `name` in
+/// `/proc/iomem` (it must read `System RAM (...)`, as the hotplug core requires).
+///
+/// `range` must be aligned to [`block_size`] and within [`pluggable_range`]`(true)`; otherwise
+/// this fails with `EINVAL` (or `ERANGE`) before the hotplug core is called.
+///
+/// The memory is onlined according to `/sys/devices/system/memory/auto_online_blocks`, before
+/// this returns and in the caller's context: memory notifiers and the online-page callback run
+/// synchronously, so the caller must not hold locks those take. Takes the device hotplug lock;
+/// may sleep.
+///
+/// # Safety
+///
+/// Every page of `range` that gets onlined, by the kernel or through an
+/// [online-page handler](online) that passes it on, must be backed by RAM that stays
+/// accessible until the memory is removed through the returned token, or forever if the token
+/// is leaked.
+pub unsafe fn add_driver_managed(
+    group: &Arc<MemoryGroup>,
+    range: PhysRange,
+    name: &'static CStr,
+    opts: AddOptions,
+) -> Result<AddedMemory> {
+    let bytes = name.to_bytes();
+    if !bytes.starts_with(b"System RAM (") || !bytes.ends_with(b")") {
+        return Err(EINVAL);
+    }
+    if !range.is_aligned(block_size()) {
+        return Err(EINVAL);
+    }
+    if !pluggable_range(true).is_some_and(|p| p.contains(&range)) {
+        return Err(ERANGE);
+    }
+    let mut flags = bindings::MHP_NID_IS_MGID;
+    if opts.merge_resource {
+        flags |= bindings::MHP_MERGE_RESOURCE;
+    }
+    // SAFETY: The range is checked above; `name` is `'static` as the core keeps the pointer;
+    // `group.id()` is a registered group, and `MHP_NID_IS_MGID` says so. The caller guarantees
+    // that onlined pages are backed by RAM.
+    to_result(unsafe {
+        bindings::add_memory_driver_managed(
+            group.id(),
+            range.start(),
+            range.size(),
+            name.as_char_ptr(),
+            flags,
+        )
+    })?;
+    Ok(AddedMemory {
+        range,
+        group: ManuallyDrop::new(group.clone()),
+    })
+}
+
+/// Memory added by [`add_driver_managed`]: the only handle through which it can be removed.
+///
+/// Dropping it without removing the memory leaves the memory in the system for good (with a
+/// warning), and with it the memory group; [`AddedMemory::leak`] does so deliberately.
+///
+/// # Invariants
+///
+/// `range` was added with `add_memory_driver_managed()` to `group` and not removed since.
+pub struct AddedMemory {
+    range: PhysRange,
+    group: ManuallyDrop<Arc<MemoryGroup>>,
+}
+
+impl AddedMemory {
+    /// The added range.
+    pub fn range(&self) -> PhysRange {
+        self.range
+    }
+
+    /// Removes the memory, which must be offline (`EBUSY` otherwise). Returns the token with
+    /// the error if it fails. Takes the device hotplug lock; may sleep.
+    pub fn remove(self) -> Result<(), (Error, Self)> {
+        // SAFETY: By the type invariant the range was added and is aligned to the block size,
+        // so `remove_memory()`'s `BUG_ON` range check cannot trigger.
+        let ret = unsafe { bindings::remove_memory(self.range.start(), self.range.size()) };
+        self.finish(ret)
+    }
+
+    /// Offlines the memory and removes it, atomically: if offlining any block fails, the blocks
+    /// already offlined are onlined again and the error (`EBUSY` for an unmovable page,
+    /// `EINTR` on a signal, or a notifier's veto) is returned with the token. Migrates pages;
+    /// may take long and sleep.
+    pub fn offline_and_remove(self) -> Result<(), (Error, Self)> {
+        // SAFETY: By the type invariant the range was added.
+        let ret =
+            unsafe { bindings::offline_and_remove_memory(self.range.start(), self.range.size()) };
+        self.finish(ret)
+    }
+
+    fn finish(self, ret: c_int) -> Result<(), (Error, Self)> {
+        if ret != 0 {
+            return Err((Error::from_errno(ret), self));
+        }
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: The memory is removed, so the group reference is released exactly once, here;
+        // `this` is never dropped.
+        unsafe { ManuallyDrop::drop(&mut this.group) };
+        Ok(())
+    }
+
+    /// Keeps the memory added for good: it can no longer be removed, and its memory group
+    /// stays registered.
+    pub fn leak(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for AddedMemory {
+    fn drop(&mut self) {
+        pr_warn!(
+            "memory {:#x}..{:#x} stays added: dropped without removal\n",
+            self.range.start(),
+            self.range.last()
+        );
+        // The group reference is deliberately leaked: the group still has this memory.
+    }
+}

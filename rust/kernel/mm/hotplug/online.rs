@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The online-page callback: deciding, page chunk by page chunk, what happens to memory that is
+//! being onlined.
+//!
+//! The kernel has one global online-page callback (`set_online_page_callback()`), which can be
+//! taken by one user at a time. This module takes it on behalf of every Rust
+//! [`OnlinePageHandler`], as virtio-mem's C driver does for its devices: each
+//! [`HandlerRegistration`] adds a handler to a shared list, the first one installs the callback
+//! and the last one to go restores the kernel's default. For every chunk being onlined, the
+//! callback asks the handlers in turn whether they [own](OnlinePageHandler::owns) it; the owner
+//! decides, and unowned chunks are onlined normally.
+//!
+//! C header: [`include/linux/memory_hotplug.h`](srctree/include/linux/memory_hotplug.h)
+
+use super::{
+    pages::{
+        OfflinePages,
+        Pfn, //
+    },
+    PhysRange,
+};
+use crate::{
+    bindings,
+    error::to_result,
+    new_mutex,
+    new_spinlock,
+    page::PAGE_SHIFT,
+    prelude::*,
+    sync::{
+        atomic::{
+            Acquire,
+            Atomic,
+            Full, //
+        },
+        Arc,
+        Mutex,
+        SpinLock, //
+    }, //
+};
+
+/// A power-of-two chunk of pages of one memory block that is being onlined.
+///
+/// Every page is `PageOffline` with a reference count of one, and not yet counted as managed
+/// memory. The chunk must end up either [onlined](OnlineChunk::online) or
+/// [kept offline](OnlineChunk::keep_offline); it can be [split](OnlineChunk::split) first.
+///
+/// # Invariants
+///
+/// `[pfn, pfn + 2^order)` are pages being onlined that belong to this value.
+pub struct OnlineChunk {
+    pfn: Pfn,
+    order: u32,
+}
+
+impl OnlineChunk {
+    /// The first page frame.
+    pub fn pfn(&self) -> Pfn {
+        self.pfn
+    }
+
+    /// The chunk has `2^order` pages.
+    pub fn order(&self) -> u32 {
+        self.order
+    }
+
+    /// The number of pages.
+    pub fn nr_pages(&self) -> usize {
+        1 << self.order
+    }
+
+    /// The physical range of the chunk.
+    pub fn range(&self) -> Option<PhysRange> {
+        let start = u64::try_from(self.pfn).ok()?.checked_mul(1 << PAGE_SHIFT)?;
+        PhysRange::new(start, (1u64 << self.order) << PAGE_SHIFT)
+    }
+
+    /// Splits the chunk into its two halves, or returns it unchanged if it is a single page.
+    pub fn split(self) -> Result<(Self, Self), Self> {
+        if self.order == 0 {
+            return Err(self);
+        }
+        let order = self.order - 1;
+        // INVARIANT: The halves partition the pages of `self`.
+        Ok((
+            Self {
+                pfn: self.pfn,
+                order,
+            },
+            Self {
+                pfn: self.pfn + (1 << order),
+                order,
+            },
+        ))
+    }
+
+    /// Onlines the pages: they go to the page allocator (`generic_online_page()`).
+    ///
+    /// The pages must be backed by accessible memory: this is what the safety contract of
+    /// [`add_driver_managed`](super::add_driver_managed) promises for pages its caller passes on.
+    pub fn online(self) {
+        // SAFETY: By the type invariant these pages are being onlined and are ours.
+        unsafe { bindings::generic_online_page(bindings::pfn_to_page(self.pfn), self.order) };
+    }
+
+    /// Keeps the pages offline and owned by the caller, who may unplug the memory behind them.
+    pub fn keep_offline(self) -> OfflinePages {
+        let nr = self.nr_pages();
+        // SAFETY: By the type invariant the pages are ours; they are not passed to
+        // `generic_online_page()`, and the online path leaves them PageOffline with a reference
+        // count of one.
+        unsafe { OfflinePages::from_never_onlined(self.pfn, nr) }
+    }
+}
+
+/// Decides the fate of the memory it owns while it is being onlined.
+pub trait OnlinePageHandler: Send + Sync {
+    /// Whether the handler is responsible for `range`. Called under a spinlock: must be quick
+    /// and must not sleep.
+    fn owns(&self, range: PhysRange) -> bool;
+
+    /// Onlines `chunk`, keeps it offline, or splits it and does either with its parts.
+    ///
+    /// Called in process context with the device hotplug and memory hotplug locks held (it must
+    /// not add, remove, online or offline memory). May be called shortly after the handler's
+    /// registration was dropped, by an onlining that found it just before.
+    fn online_pages(&self, chunk: OnlineChunk);
+}
+
+/// The shared list of handlers.
+#[pin_data]
+struct Registry {
+    /// Serializes changes to the list and (un)installing the C callback.
+    #[pin]
+    update: Mutex<()>,
+    /// The handlers; read by the callback.
+    #[pin]
+    handlers: SpinLock<KVec<Arc<dyn OnlinePageHandler>>>,
+}
+
+/// The registry, created on first use and never freed (it is tiny).
+static REGISTRY: Atomic<*const Registry> = Atomic::new(core::ptr::null());
+
+fn registry() -> Result<&'static Registry> {
+    let cur = REGISTRY.load(Acquire);
+    if !cur.is_null() {
+        // SAFETY: A non-NULL `REGISTRY` points to a registry that is never freed.
+        return Ok(unsafe { &*cur });
+    }
+    let new = KBox::pin_init(
+        pin_init!(Registry {
+            update <- new_mutex!(()),
+            handlers <- new_spinlock!(KVec::new()),
+        }),
+        GFP_KERNEL,
+    )?;
+    // SAFETY: The registry is never moved out of the allocation, which is leaked below or
+    // freed right away if we lose the race.
+    let new = KBox::into_raw(unsafe { Pin::into_inner_unchecked(new) }).cast_const();
+    match REGISTRY.cmpxchg(core::ptr::null(), new, Full) {
+        // SAFETY: We just published `new`, which is never freed.
+        Ok(_) => Ok(unsafe { &*new }),
+        Err(existing) => {
+            // SAFETY: `new` was not published; we still own it.
+            drop(unsafe { KBox::from_raw(new.cast_mut()) });
+            // SAFETY: A non-NULL `REGISTRY` points to a registry that is never freed.
+            Ok(unsafe { &*existing })
+        }
+    }
+}
+
+/// The C online-page callback while at least one handler is registered.
+///
+/// # Safety
+///
+/// Called by the memory hotplug core with a valid chunk of pages being onlined.
+unsafe extern "C" fn online_page_cb(page: *mut bindings::page, order: c_uint) {
+    // SAFETY: The hotplug core passes a valid page being onlined.
+    let pfn = unsafe { bindings::page_to_pfn(page) };
+    let chunk = OnlineChunk { pfn, order };
+    let reg = REGISTRY.load(Acquire);
+    let handler = match (reg.is_null(), chunk.range()) {
+        (false, Some(range)) => {
+            // SAFETY: A non-NULL `REGISTRY` points to a registry that is never freed.
+            let reg = unsafe { &*reg };
+            let handlers = reg.handlers.lock();
+            handlers.iter().find(|h| h.owns(range)).cloned()
+        }
+        _ => None,
+    };
+    // INVARIANT: The core hands us the chunk; it is passed on exactly once.
+    match handler {
+        Some(h) => h.online_pages(chunk),
+        None => chunk.online(),
+    }
+}
+
+/// A registered [`OnlinePageHandler`]; unregistered when dropped.
+///
+/// # Invariants
+///
+/// `handler` is in the registry's list.
+pub struct HandlerRegistration {
+    handler: Arc<dyn OnlinePageHandler>,
+}
+
+impl HandlerRegistration {
+    /// Registers `handler`. The first registration installs the online-page callback; fails with
+    /// `EBUSY` if another user (such as a C driver) holds it. Sleeps.
+    pub fn new(handler: Arc<dyn OnlinePageHandler>) -> Result<Self> {
+        let reg = registry()?;
+        let _update = reg.update.lock();
+        let n = reg.handlers.lock().len();
+        let mut list = KVec::with_capacity(n + 1, GFP_KERNEL)?;
+        if n == 0 {
+            // Installing may wait for onlining in progress; only `update` is held, which the
+            // callback never takes.
+            // SAFETY: `online_page_cb` is a valid callback for the whole life of the kernel.
+            to_result(unsafe { bindings::set_online_page_callback(Some(online_page_cb)) })
+                .map_err(|_| EBUSY)?;
+        }
+        {
+            let mut handlers = reg.handlers.lock();
+            // Moves the entries into the bigger vector: no allocation under the spinlock.
+            for h in handlers.drain_all() {
+                list.push_within_capacity(h).map_err(|_| ENOMEM)?;
+            }
+            list.push_within_capacity(handler.clone())
+                .map_err(|_| ENOMEM)?;
+            *handlers = list;
+        }
+        // INVARIANT: Added above.
+        Ok(Self { handler })
+    }
+}
+
+impl Drop for HandlerRegistration {
+    fn drop(&mut self) {
+        let Ok(reg) = registry() else {
+            return;
+        };
+        let _update = reg.update.lock();
+        let now_empty = {
+            let mut handlers = reg.handlers.lock();
+            let me = Arc::as_ptr(&self.handler).cast::<u8>();
+            if let Some(i) = handlers
+                .iter()
+                .position(|h| Arc::as_ptr(h).cast::<u8>() == me)
+            {
+                // Swapping keeps this allocation-free under the spinlock.
+                let last = handlers.len() - 1;
+                handlers.swap(i, last);
+                // The removed handler may still be in use by a running onlining, which holds its
+                // own reference.
+                drop(handlers.pop());
+            }
+            handlers.is_empty()
+        };
+        if now_empty {
+            // SAFETY: We installed `online_page_cb` with the first registration. Restoring waits
+            // for onlining in progress, so afterwards no callback runs.
+            let ret = unsafe { bindings::restore_online_page_callback(Some(online_page_cb)) };
+            if ret != 0 {
+                pr_warn!("online page callback not restored: error {}\n", ret);
+            }
+        }
+    }
+}

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Contiguous page ranges and driver-owned offline pages, for unplugging online memory.
+//!
+//! A driver that wants a range of online memory back (to unplug it from its device) takes it
+//! from the page allocator with [`ContigRange::alloc`], which migrates whatever used it. It then
+//! turns it into [`OfflinePages`] with [`ContigRange::into_offline`]: the pages become
+//! `PageOffline`, stop counting as managed memory, and belong to the driver until it gives them
+//! back with [`OfflinePages::online`].
+//!
+//! Pages an [online-page handler](super::online) keeps back while a block is onlined become
+//! [`OfflinePages`] the same way, through [`OnlineChunk::keep_offline`].
+//!
+//! While a memory block that contains driver-owned offline pages is being offlined, the driver's
+//! memory notifier drops their references on [`Event::GoingOffline`] with
+//! [`OfflinePages::going_offline`] (so that offlining skips them, like free pages), and takes
+//! them back on [`Event::CancelOffline`] with [`OfflinePages::cancel_offline`]. Once the block is
+//! offline, the pages are gone: [`OfflinePages::offlined`] consumes the token.
+//!
+//! [`OnlineChunk::keep_offline`]: super::online::OnlineChunk::keep_offline
+//! [`Event::GoingOffline`]: super::notifier::Event::GoingOffline
+//! [`Event::CancelOffline`]: super::notifier::Event::CancelOffline
+//!
+//! C headers: [`include/linux/gfp.h`](srctree/include/linux/gfp.h),
+//! [`include/linux/page-flags.h`](srctree/include/linux/page-flags.h)
+
+use crate::{
+    alloc::Flags,
+    bindings,
+    error::to_result,
+    prelude::*, //
+};
+
+/// A page frame number.
+pub type Pfn = usize;
+
+/// Whether the page at `pfn` is in `ZONE_MOVABLE`.
+///
+/// # Safety
+///
+/// `pfn` must be online memory that stays online during the call.
+pub unsafe fn pfn_is_movable(pfn: Pfn) -> bool {
+    // SAFETY: Per the safety requirements the memmap of `pfn` exists.
+    unsafe {
+        bindings::page_zonenum(bindings::pfn_to_page(pfn)) == bindings::zone_type_ZONE_MOVABLE
+    }
+}
+
+/// Whether the pages at `a` and `b` are in the same zone (of the same node).
+///
+/// # Safety
+///
+/// Both must be online memory that stays online during the call.
+pub unsafe fn same_zone(a: Pfn, b: Pfn) -> bool {
+    // SAFETY: Per the safety requirements the memmap of both pfns exists.
+    unsafe {
+        let (pa, pb) = (bindings::pfn_to_page(a), bindings::pfn_to_page(b));
+        bindings::page_zonenum(pa) == bindings::page_zonenum(pb)
+            && bindings::page_to_nid(pa) == bindings::page_to_nid(pb)
+    }
+}
+
+/// Whether `pfn` is online memory right now (`pfn_to_online_page()`); the answer is only stable
+/// while the caller prevents offlining, e.g. from its memory notifier.
+pub fn pfn_is_online(pfn: Pfn) -> bool {
+    // SAFETY: `pfn_to_online_page()` accepts any pfn.
+    !unsafe { bindings::pfn_to_online_page(pfn) }.is_null()
+}
+
+/// Pages taken from the page allocator with `alloc_contig_range()`: each has a reference
+/// count of one and belongs to the owner of this value.
+///
+/// Dropping it gives the pages back to the allocator (`free_contig_range()`).
+///
+/// # Invariants
+///
+/// `[pfn, pfn + nr)` was allocated with `alloc_contig_range()` and not freed since.
+pub struct ContigRange {
+    pfn: Pfn,
+    nr: usize,
+}
+
+impl ContigRange {
+    /// Allocates the pages `[pfn, pfn + nr)`, migrating their current users away.
+    ///
+    /// Fails with `EBUSY` if a page cannot be migrated (try again later, or elsewhere),
+    /// `ENOMEM`, `EINTR` on a fatal signal, or `EINVAL` for an empty range. Sleeps.
+    ///
+    /// # Safety
+    ///
+    /// The range must be online memory of one zone, which stays online during the call (for
+    /// instance because the caller's memory notifier refuses to offline it).
+    pub unsafe fn alloc(pfn: Pfn, nr: usize, flags: Flags) -> Result<Self> {
+        let end = pfn.checked_add(nr).ok_or(EINVAL)?;
+        if nr == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: The caller guarantees the range is online memory of one zone.
+        to_result(unsafe {
+            bindings::alloc_contig_range_noprof(pfn, end, bindings::ACR_FLAGS_NONE, flags.as_raw())
+        })?;
+        // INVARIANT: Just allocated.
+        Ok(Self { pfn, nr })
+    }
+
+    /// The first page frame.
+    pub fn pfn(&self) -> Pfn {
+        self.pfn
+    }
+
+    /// The number of pages.
+    pub fn nr_pages(&self) -> usize {
+        self.nr
+    }
+
+    /// Turns the pages into driver-owned offline pages: marks them `PageOffline` (so that
+    /// nothing, not even a dump of the memory, reads them) and removes them from the managed
+    /// page count.
+    pub fn into_offline(self) -> OfflinePages {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: By the type invariant we own the allocated pages.
+        unsafe { set_offline(this.pfn, this.nr) };
+        // CAST: `nr` is the size of allocated memory, far below `isize::MAX` pages.
+        let nr = this.nr as isize;
+        // SAFETY: The pages are ours and live.
+        unsafe { bindings::adjust_managed_page_count(bindings::pfn_to_page(this.pfn), -nr) };
+        // INVARIANT: Offline, refcount one, not managed, ever onlined.
+        OfflinePages {
+            pfn: this.pfn,
+            nr: this.nr,
+            never_onlined: false,
+            refs_dropped: false,
+        }
+    }
+}
+
+impl Drop for ContigRange {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the pages are ours, allocated by `alloc_contig_range()`.
+        unsafe { bindings::free_contig_range(self.pfn, self.nr) };
+    }
+}
+
+/// Marks `[pfn, pfn + nr)` `PageOffline`.
+///
+/// # Safety
+///
+/// The caller owns the pages, which are live and of no other page type.
+unsafe fn set_offline(pfn: Pfn, nr: usize) {
+    // SAFETY: `page_offline_begin()` only takes a rwsem.
+    unsafe { bindings::page_offline_begin() };
+    for p in pfn..pfn + nr {
+        // SAFETY: Per the safety requirements.
+        unsafe { bindings::__SetPageOffline(bindings::pfn_to_page(p)) };
+    }
+    // SAFETY: Paired with `page_offline_begin()` above.
+    unsafe { bindings::page_offline_end() };
+}
+
+/// Driver-owned `PageOffline` pages of an online memory block, excluded from the managed page
+/// count. The driver may unplug the memory behind them; nothing in the kernel touches them.
+///
+/// Give them back with [`OfflinePages::online`]. Dropping the value instead keeps the pages
+/// offline for good (with a warning).
+///
+/// # Invariants
+///
+/// - `[pfn, pfn + nr)` are `PageOffline`, owned by this value, in an online memory block.
+/// - Unless `refs_dropped`, every page has a reference count of one.
+/// - `never_onlined`: the pages were kept back while onlining and never went through
+///   `generic_online_page()`; otherwise they came from `alloc_contig_range()`.
+pub struct OfflinePages {
+    pfn: Pfn,
+    nr: usize,
+    never_onlined: bool,
+    refs_dropped: bool,
+}
+
+impl OfflinePages {
+    /// Pages kept back while onlining: `PageOffline` with a reference count of one, never
+    /// onlined.
+    ///
+    /// # Safety
+    ///
+    /// `[pfn, pfn + nr)` must be pages handed to the online-page callback that the caller owns
+    /// now and does not pass to `generic_online_page()`.
+    pub(super) unsafe fn from_never_onlined(pfn: Pfn, nr: usize) -> Self {
+        // INVARIANT: The online path leaves such pages PageOffline with refcount one.
+        Self {
+            pfn,
+            nr,
+            never_onlined: true,
+            refs_dropped: false,
+        }
+    }
+
+    /// The first page frame.
+    pub fn pfn(&self) -> Pfn {
+        self.pfn
+    }
+
+    /// The number of pages.
+    pub fn nr_pages(&self) -> usize {
+        self.nr
+    }
+
+    /// Whether the pages were kept back when their block was onlined, rather than allocated
+    /// later.
+    pub fn never_onlined(&self) -> bool {
+        self.never_onlined
+    }
+
+    /// Gives the pages to the page allocator and counts them as managed memory again. The
+    /// memory behind them must be plugged (accessible) again.
+    pub fn online(self) {
+        let this = core::mem::ManuallyDrop::new(self);
+        if this.refs_dropped {
+            // Their block is going offline: taking them back now would confuse it. The block's
+            // memory is about to go away with them.
+            pr_warn!(
+                "offline pages {:#x}+{} onlined while going offline\n",
+                this.pfn,
+                this.nr
+            );
+            return;
+        }
+        if this.never_onlined {
+            // `generic_online_page()` clears PageOffline, drops the reference, counts the pages
+            // as managed and frees them, in power-of-two chunks.
+            let mut pfn = this.pfn;
+            let end = this.pfn + this.nr;
+            while pfn < end {
+                let order = chunk_order(pfn, end - pfn);
+                // SAFETY: We own these never-onlined pages (type invariant); this is exactly what
+                // the online path would have done with them.
+                unsafe { bindings::generic_online_page(bindings::pfn_to_page(pfn), order) };
+                pfn += 1 << order;
+            }
+        } else {
+            for p in this.pfn..this.pfn + this.nr {
+                // SAFETY: We own the pages, which are PageOffline (type invariant).
+                unsafe { bindings::__ClearPageOffline(bindings::pfn_to_page(p)) };
+            }
+            // SAFETY: The pages came from `alloc_contig_range()` and have a refcount of one.
+            unsafe { bindings::free_contig_range(this.pfn, this.nr) };
+            // CAST: See `ContigRange::into_offline`.
+            let nr = this.nr as isize;
+            // SAFETY: The pages are live (their block is online).
+            unsafe { bindings::adjust_managed_page_count(bindings::pfn_to_page(this.pfn), nr) };
+        }
+    }
+
+    /// Their memory block is going offline: drops the pages' references, so that offlining
+    /// treats them like free pages. Call it from the memory notifier on `GoingOffline`.
+    pub fn going_offline(&mut self) {
+        if self.refs_dropped {
+            return;
+        }
+        for p in self.pfn..self.pfn + self.nr {
+            // SAFETY: We own the pages, each with a reference count of one (type invariant).
+            let freed = unsafe { bindings::page_ref_dec_and_test(bindings::pfn_to_page(p)) };
+            // Someone else holds a reference to a page we own: a kernel bug, as in C.
+            if crate::warn_on!(!freed) {
+                pr_warn!("offline page {:#x} has unexpected references\n", p);
+            }
+        }
+        self.refs_dropped = true;
+    }
+
+    /// Offlining of their block was cancelled: takes the references back. Call it from the
+    /// memory notifier on `CancelOffline`.
+    pub fn cancel_offline(&mut self) {
+        if !self.refs_dropped {
+            return;
+        }
+        for p in self.pfn..self.pfn + self.nr {
+            // SAFETY: The block is online again and we own the pages.
+            unsafe { bindings::page_ref_inc(bindings::pfn_to_page(p)) };
+        }
+        self.refs_dropped = false;
+    }
+
+    /// Their memory block is offline now: the pages no longer exist as such, and the value is
+    /// consumed. Call it from the memory notifier on `Offline`.
+    pub fn offlined(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for OfflinePages {
+    fn drop(&mut self) {
+        pr_warn!(
+            "offline pages {:#x}+{} stay offline for good\n",
+            self.pfn,
+            self.nr
+        );
+    }
+}
+
+/// The largest order of a buddy-aligned chunk at `pfn` of at most `nr` pages.
+pub fn chunk_order(pfn: Pfn, nr: usize) -> u32 {
+    let max = bindings::MAX_PAGE_ORDER;
+    let mut order = 0;
+    while order < max && pfn % (2 << order) == 0 && (2usize << order) <= nr {
+        order += 1;
+    }
+    order
+}
+
+#[cfg(CONFIG_RUST_MM_HOTPLUG_KUNIT_TEST)]
+#[macros::kunit_tests(rust_kernel_mm_hotplug_pages)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_order_is_aligned_and_bounded() {
+        assert_eq!(chunk_order(0, 1), 0);
+        assert_eq!(chunk_order(0, 2), 1);
+        assert_eq!(chunk_order(2, 8), 1);
+        assert_eq!(chunk_order(8, 8), 3);
+        assert_eq!(chunk_order(8, 7), 2);
+        assert_eq!(chunk_order(0, usize::MAX), bindings::MAX_PAGE_ORDER);
+        // Every chunk is aligned to its size and fits.
+        for pfn in 0..64usize {
+            for nr in 1..64usize {
+                let o = chunk_order(pfn, nr);
+                assert!(pfn % (1 << o) == 0 && (1 << o) <= nr);
+            }
+        }
+    }
+}
