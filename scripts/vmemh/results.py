@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 
 TS = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+# A printk line that interrupted a userspace line on the shared console.
+EMBEDDED_TS = re.compile(r"(?<=\S)(?=\[\s*\d+\.\d{6}\] )")
 RESULT = re.compile(r"^(\s*)(not ok|ok) (\d+)\s*(?:-\s*)?([^#]*?)\s*(?:#\s*(.*))?$")
 SUBTEST = re.compile(r"^(\s*)# Subtest: (.*)$")
 PLAN = re.compile(r"^(\d+)\.\.(\d+)$")
@@ -42,7 +44,10 @@ def parse(lines, timed_out=False, expect_scenario=True):
     exit_code = None
     kunit_stack = []          # [(indent, suite name)]
     bad = []
+    split = []
     for raw in lines:
+        split.extend(EMBEDDED_TS.split(raw))
+    for raw in split:
         is_kernel = bool(TS.match(raw))
         line = TS.sub("", raw)
         if BAD.search(line) and not line.startswith("# "):

@@ -48,5 +48,11 @@ check("a failing KUnit case fails", "kunit: s / case" in failed(kunit + GOOD))
 skipped = [r for r in parse(["ok 1 a # SKIP no device", "1..1", "# vmem-scenario-exit: 0"])
            if r.skipped]
 check("a skip is reported as skipped, not passed", len(skipped) == 1)
+glued = ["KTAP version 1", "ok 1 a[    1.936965] input: mouse", "1..1", "# vmem-scenario-exit: 0"]
+names = [r.name for r in parse(glued)]
+check("a kernel line glued into a result line is split off", "a" in names and failed(glued) == [])
+glued_warn = ["ok 1 a[    2.000001] WARNING: CPU: 0 at x", "1..1", "# vmem-scenario-exit: 0"]
+check("...and a WARNING glued that way still fails the run",
+      any(x.startswith("console clean") for x in failed(glued_warn)))
 print(f"1..{n}")
 sys.exit(1 if bad else 0)
