@@ -105,6 +105,28 @@ pub fn pluggable_range(need_mapping: bool) -> Option<PhysRange> {
     PhysRange::new(r.start, (r.end - r.start).saturating_add(1))
 }
 
+/// The NUMA node that memory at physical address `addr` is added to by default.
+pub fn node_of_phys(addr: u64) -> i32 {
+    // SAFETY: `memory_add_physaddr_to_nid()` accepts any address.
+    unsafe { bindings::memory_add_physaddr_to_nid(addr) }
+}
+
+/// The NUMA node of ACPI proximity domain `pxm`, or `None` if ACPI does not know it.
+pub fn node_of_pxm(pxm: u32) -> Option<i32> {
+    let pxm = c_int::try_from(pxm).ok()?;
+    #[cfg(CONFIG_ACPI_NUMA)]
+    {
+        // SAFETY: `pxm_to_node()` accepts any value and returns `NUMA_NO_NODE` if unknown.
+        let nid = unsafe { bindings::pxm_to_node(pxm) };
+        (nid >= 0).then_some(nid)
+    }
+    #[cfg(not(CONFIG_ACPI_NUMA))]
+    {
+        let _ = pxm;
+        None
+    }
+}
+
 /// A dynamic memory group: memory blocks added by one driver for one device, which the
 /// `auto-movable` online policy treats as a unit.
 ///

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Cancelling `Arc`-based work items synchronously.
+//!
+//! A driver that queues work must make sure, before it goes away, that the work is neither
+//! pending nor running: otherwise it would run after the driver's data, or even its module, is
+//! gone. [`cancel_work_sync`] and [`cancel_delayed_work_sync`] do that for work items whose
+//! [`WorkItem::Pointer`] is an [`Arc`]. A pending item holds a reference to its `Arc` (taken when
+//! it was queued); cancelling it gives that reference back.
+//!
+//! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h)
+
+use super::{
+    HasDelayedWork,
+    HasWork,
+    Work,
+    WorkItem, //
+};
+use crate::{
+    bindings,
+    sync::Arc, //
+};
+
+/// Cancels the work item `ID` of `this` if it is pending, and waits until it is not running.
+///
+/// Returns whether it was pending; the reference it held is then dropped. The work must not
+/// requeue itself forever (e.g. check a "stopping" flag in [`WorkItem::run`]). Sleeps.
+pub fn cancel_work_sync<T, const ID: u64>(this: &Arc<T>) -> bool
+where
+    T: WorkItem<ID, Pointer = Arc<T>> + HasWork<T, ID>,
+{
+    let ptr = Arc::as_ptr(this).cast_mut();
+    // SAFETY: `ptr` points into a live `Arc<T>`; `raw_get_work` only computes a field address.
+    let work = unsafe { Work::raw_get(T::raw_get_work(ptr)) };
+    // SAFETY: `work` is the initialized `work_struct` of a live value.
+    let was_pending = unsafe { bindings::cancel_work_sync(work) };
+    if was_pending {
+        // SAFETY: A pending item owns one reference, from `Arc::into_raw()` when it was
+        // queued; cancelling it means `run` will not consume it, so we do.
+        drop(unsafe { Arc::from_raw(ptr.cast_const()) });
+    }
+    was_pending
+}
+
+/// Like [`cancel_work_sync`], for a delayed work item: also stops its timer.
+pub fn cancel_delayed_work_sync<T, const ID: u64>(this: &Arc<T>) -> bool
+where
+    T: WorkItem<ID, Pointer = Arc<T>> + HasDelayedWork<T, ID>,
+{
+    let ptr = Arc::as_ptr(this).cast_mut();
+    // SAFETY: `ptr` points into a live `Arc<T>`; `raw_get_work` only computes a field address.
+    let work = unsafe { Work::raw_get(T::raw_get_work(ptr)) };
+    // SAFETY: By the safety requirements of `HasDelayedWork`, the work is the `work` field of a
+    // `struct delayed_work`.
+    let dwork = unsafe { crate::container_of!(work, bindings::delayed_work, work) };
+    // SAFETY: `dwork` is the initialized `delayed_work` of a live value.
+    let was_pending = unsafe { bindings::cancel_delayed_work_sync(dwork) };
+    if was_pending {
+        // SAFETY: As in `cancel_work_sync`.
+        drop(unsafe { Arc::from_raw(ptr.cast_const()) });
+    }
+    was_pending
+}
