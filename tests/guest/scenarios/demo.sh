@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # scenario: demo: plug and unplug memory through virtio-mem, showing the guest's view
 # qemu: --vmem id=vm0,size=4G
-# drivers: c
+# drivers: c rust
 # timeout: 300
 . /tests/lib.sh
 

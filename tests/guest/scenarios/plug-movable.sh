@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # scenario: plug 1 GiB auto-onlined to ZONE_MOVABLE, then unplug it all
 # qemu: --vmem id=vm0,size=8G
-# drivers: c
+# drivers: c rust
 # timeout: 300
 . /tests/lib.sh
 

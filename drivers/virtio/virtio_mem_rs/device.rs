@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device state and the worker that plugs and unplugs memory.
+//!
+//! Memory is handled in big blocks (Big Block Mode): a big block is at least a memory block and
+//! at least a device block. Plugging asks the device for a whole big block and adds it to the
+//! kernel; unplugging removes a whole big block (offlining it first if it is online) and then
+//! asks the device to unplug it. Sub-Block Mode is not implemented yet.
+//!
+//! Lock order: `state` is taken by the worker, debugfs and teardown only. Memory notifier
+//! callbacks, which run while the worker adds or removes memory with `state` held, use atomics
+//! only.
+
+use crate::{
+    config::{
+        clamp_sizes,
+        validate_layout,
+        Clamped,
+        Layout,
+        Limits,
+        RawConfig,
+        Sizes, //
+    },
+    protocol::Link,
+};
+use core::{
+    mem::offset_of,
+    num::NonZeroU64, //
+};
+use kernel::{
+    device::Core,
+    mm::hotplug::{
+        self,
+        pages,
+        AddOptions,
+        AddedMemory,
+        MemoryGroup,
+        PhysRange,
+        SystemRamRegion, //
+    },
+    new_mutex,
+    page::PAGE_SIZE,
+    prelude::*,
+    str::CString,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        Mutex, //
+    },
+    time::Jiffies,
+    uapi,
+    virtio,
+    workqueue::{
+        self,
+        DelayedWork,
+        Work,
+        WorkItem, //
+    }, //
+};
+
+/// The name of added memory in `/proc/iomem`, as the C driver uses.
+pub(crate) const RESOURCE_NAME: &CStr = c"System RAM (virtio_mem)";
+
+/// Retry backoff after a transient failure, as in the C driver: 50 ms, doubling to 300 s.
+const RETRY_MIN_MS: u32 = 50;
+const RETRY_MAX_MS: u32 = 300_000;
+
+/// Immediate retries after `EAGAIN` (config change or NACK) before backing off; the C driver
+/// retries without bound, which spins while the device keeps refusing.
+const MAX_IMMEDIATE_RETRIES: u32 = 16;
+
+/// The state of one big block.
+pub(crate) enum Bb {
+    /// Unplugged.
+    Unused,
+    /// Plugged on the device but not added (an add failed or a removal succeeded, and the
+    /// unplug request failed): to be unplugged.
+    Plugged,
+    /// Plugged and added to the kernel.
+    Added(AddedMemory),
+}
+
+/// Mutable state, under `VirtioMem::state`.
+pub(crate) struct State {
+    pub(crate) bbs: KVec<Bb>,
+    pub(crate) sizes: Sizes,
+    pub(crate) clamped: Clamped,
+    pub(crate) retry_ms: u32,
+    pub(crate) last_error: i32,
+    pub(crate) broken: bool,
+    pub(crate) unplug_all_required: bool,
+    /// The claimed device region; `None` once released or leaked at teardown.
+    region: Option<SystemRamRegion>,
+}
+
+impl State {
+    /// Bytes plugged on the device, as far as the driver knows.
+    pub(crate) fn plugged_bytes(&self, bb_size: u64) -> u64 {
+        let n = self.bbs.iter().filter(|b| !matches!(b, Bb::Unused)).count();
+        // CAST: The number of big blocks fits `u64`.
+        n as u64 * bb_size
+    }
+}
+
+/// One virtio-mem device.
+#[pin_data]
+pub(crate) struct VirtioMem {
+    pub(crate) vdev: ARef<virtio::Device>,
+    #[pin]
+    pub(crate) link: Link,
+    pub(crate) layout: Layout,
+    /// Big block size.
+    pub(crate) bb_size: NonZeroU64,
+    /// Address of big block 0.
+    pub(crate) first_bb: u64,
+    pub(crate) nid: i32,
+    group: Arc<MemoryGroup>,
+    #[pin]
+    pub(crate) state: Mutex<State>,
+    #[pin]
+    work: Work<VirtioMem, 0>,
+    #[pin]
+    retry: DelayedWork<VirtioMem, 1>,
+    /// Set at teardown: nothing is queued any more, and onlining or offlining is refused.
+    pub(crate) removing: Atomic<bool>,
+    pub(crate) config_changed: Atomic<bool>,
+    /// Bytes of added memory that are offline.
+    pub(crate) offline_bytes: Atomic<u64>,
+    /// Bytes freed by offlining (migration) when unplugging online memory.
+    pub(crate) migrated_bytes: Atomic<u64>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self, 0> for VirtioMem { self.work }
+}
+kernel::impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 1> for VirtioMem { self.retry }
+}
+
+impl WorkItem<0> for VirtioMem {
+    type Pointer = Arc<Self>;
+
+    fn run(this: Arc<Self>) {
+        this.run();
+    }
+}
+
+impl WorkItem<1> for VirtioMem {
+    type Pointer = Arc<Self>;
+
+    fn run(this: Arc<Self>) {
+        this.run();
+    }
+}
+
+/// `x` rounded up to a multiple of `align`, if that fits.
+fn align_up(x: u64, align: NonZeroU64) -> Option<u64> {
+    (x / align)
+        .checked_add(u64::from(x % align != 0))?
+        .checked_mul(align.get())
+}
+
+/// Subtracts `v` from `a`, stopping at zero.
+pub(crate) fn sub_saturating(a: &Atomic<u64>, v: u64) {
+    let mut cur = a.load(Relaxed);
+    while let Err(now) = a.cmpxchg(cur, cur.saturating_sub(v), Relaxed) {
+        cur = now;
+    }
+}
+
+/// Reads the whole configuration space consistently.
+pub(crate) fn read_raw(vdev: &virtio::Device) -> RawConfig {
+    type C = uapi::virtio_mem_config;
+    // CAST: Offsets within a 56-byte structure fit `u32`.
+    let off = |o: usize| o as u32;
+    vdev.read_config(|c| RawConfig {
+        block_size: c.le64(off(offset_of!(C, block_size))),
+        node_id: c.le16(off(offset_of!(C, node_id))),
+        addr: c.le64(off(offset_of!(C, addr))),
+        region_size: c.le64(off(offset_of!(C, region_size))),
+        usable_region_size: c.le64(off(offset_of!(C, usable_region_size))),
+        plugged_size: c.le64(off(offset_of!(C, plugged_size))),
+        requested_size: c.le64(off(offset_of!(C, requested_size))),
+    })
+}
+
+impl VirtioMem {
+    /// Validates the device and sets it up; the worker then plugs what is requested.
+    pub(crate) fn new(vdev: &virtio::Device<Core<'_>>, bbm_block_size: u64) -> Result<Arc<Self>> {
+        let raw = read_raw(vdev);
+        let limits = Limits {
+            pluggable: hotplug::pluggable_range(true).map(|r| (r.start(), r.last())),
+            // CAST: `PAGE_SIZE` fits `u64`.
+            page_size: PAGE_SIZE as u64,
+        };
+        let layout = validate_layout(&raw, &limits).map_err(|e| {
+            dev_err!(vdev, "refusing device: {}\n", e.describe());
+            e.to_error()
+        })?;
+        if (layout.usable_start, layout.usable_end)
+            != (layout.addr, layout.addr + layout.region_size)
+        {
+            dev_warn!(
+                vdev,
+                "only {:#x}..{:#x} of the region can be hot-added\n",
+                layout.usable_start,
+                layout.usable_end
+            );
+        }
+
+        let mut bb_size = layout.block_size.get().max(hotplug::block_size());
+        if bbm_block_size != 0 {
+            if bbm_block_size.is_power_of_two() && bbm_block_size >= bb_size {
+                bb_size = bbm_block_size;
+            } else {
+                dev_warn!(
+                    vdev,
+                    "bbm_block_size={:#x} ignored: not a power of two of at least {:#x}\n",
+                    bbm_block_size,
+                    bb_size
+                );
+            }
+        }
+        // A power of two, at least the device block size.
+        let bb_size = NonZeroU64::new(bb_size).ok_or(EINVAL)?;
+        let first_bb = align_up(layout.usable_start, bb_size).ok_or(EINVAL)?;
+        let end_bb = layout.usable_end / bb_size * bb_size.get();
+        if first_bb >= end_bb {
+            dev_err!(
+                vdev,
+                "refusing device: no whole big block of {:#x} fits\n",
+                bb_size
+            );
+            return Err(EINVAL);
+        }
+        let nr_bbs = usize::try_from((end_bb - first_bb) / bb_size)?;
+
+        let nid = if vdev.has_feature(uapi::VIRTIO_MEM_F_ACPI_PXM) {
+            match hotplug::node_of_pxm(raw.node_id.into()) {
+                Some(nid) => nid,
+                None => {
+                    dev_warn!(
+                        vdev,
+                        "unknown node id {}, using the region's node\n",
+                        raw.node_id
+                    );
+                    hotplug::node_of_phys(layout.addr)
+                }
+            }
+        } else {
+            hotplug::node_of_phys(layout.addr)
+        };
+
+        dev_info!(vdev, "start address: {:#x}\n", layout.addr);
+        dev_info!(vdev, "region size: {:#x}\n", layout.region_size);
+        dev_info!(vdev, "device block size: {:#x}\n", layout.block_size);
+        dev_info!(vdev, "nid: {}\n", nid);
+        dev_info!(vdev, "big block size: {:#x}\n", bb_size);
+
+        let vq = {
+            let set = vdev.find_vqs(&[virtio::QueueSpec {
+                name: c"guest-request",
+                handler: None,
+            }])?;
+            virtio::Virtqueues::take(&set, 0)?
+        };
+        let name = CString::try_from_fmt(fmt!("{}", vdev.as_ref().name()))?;
+        let range = PhysRange::new(layout.addr, layout.region_size).ok_or(EINVAL)?;
+        let region = SystemRamRegion::claim(range, name).inspect_err(|_| {
+            dev_warn!(vdev, "could not reserve device region\n");
+        })?;
+        let group = MemoryGroup::register_dynamic(nid, bb_size.get())?;
+
+        let mut bbs = KVec::with_capacity(nr_bbs, GFP_KERNEL)?;
+        for _ in 0..nr_bbs {
+            bbs.push(Bb::Unused, GFP_KERNEL)?;
+        }
+        let le = vdev.is_little_endian();
+        let this = Arc::pin_init(
+            try_pin_init!(Self {
+                vdev: (&**vdev).into(),
+                link <- Link::new(vq, le, layout.block_size),
+                layout,
+                bb_size,
+                first_bb,
+                nid,
+                group,
+                state <- new_mutex!(State {
+                    bbs,
+                    sizes: Sizes::default(),
+                    clamped: Clamped::default(),
+                    retry_ms: RETRY_MIN_MS,
+                    last_error: 0,
+                    broken: false,
+                    // Memory left plugged by a previous kernel (kexec) is unplugged first.
+                    unplug_all_required: raw.plugged_size != 0,
+                    region: Some(region),
+                }),
+                work <- kernel::new_work!("virtio_mem_rs::work"),
+                retry <- kernel::new_delayed_work!("virtio_mem_rs::retry"),
+                removing: Atomic::new(false),
+                config_changed: Atomic::new(true),
+                offline_bytes: Atomic::new(0),
+                migrated_bytes: Atomic::new(0),
+            }),
+            GFP_KERNEL,
+        )?;
+        vdev.ready();
+        this.kick();
+        Ok(this)
+    }
+
+    /// Schedules the worker now.
+    pub(crate) fn kick(self: &Arc<Self>) {
+        if !self.removing.load(Relaxed) {
+            // Already queued is fine: it will see the latest state.
+            let _ = workqueue::system_freezable().enqueue::<_, 0>(self.clone());
+        }
+    }
+
+    /// The device changed its configuration (hard interrupt context).
+    pub(crate) fn config_changed(self: &Arc<Self>) {
+        self.config_changed.store(true, Relaxed);
+        self.kick();
+    }
+
+    fn schedule_retry(self: &Arc<Self>, ms: u32) {
+        if !self.removing.load(Relaxed) {
+            let delay: Jiffies = kernel::time::msecs_to_jiffies(ms);
+            let _ = workqueue::system_freezable().enqueue_delayed::<_, 1>(self.clone(), delay);
+        }
+    }
+
+    /// The address range of big block `id`.
+    fn bb_range(&self, id: usize) -> Option<PhysRange> {
+        let start = self
+            .first_bb
+            .checked_add(u64::try_from(id).ok()?.checked_mul(self.bb_size.get())?)?;
+        PhysRange::new(start, self.bb_size.get())
+    }
+
+    /// The worker: brings the plugged size to the requested size.
+    fn run(self: &Arc<Self>) {
+        let mut immediate = 0;
+        loop {
+            if self.removing.load(Relaxed) {
+                return;
+            }
+            let mut st = self.state.lock();
+            if st.broken {
+                return;
+            }
+            let mut rc = Ok(());
+            if st.unplug_all_required {
+                rc = self.link.unplug_all();
+                if rc.is_ok() {
+                    st.unplug_all_required = false;
+                }
+            }
+            self.config_changed.store(false, Relaxed);
+            let raw = read_raw(&self.vdev);
+            let (sizes, clamped) = clamp_sizes(&raw, &self.layout);
+            if clamped.any() && clamped != st.clamped {
+                dev_warn!(
+                    self.vdev,
+                    "device sizes out of range, clamped: {:?}\n",
+                    clamped
+                );
+            }
+            st.clamped = clamped;
+            st.sizes = sizes;
+            if rc.is_ok() {
+                rc = self.unplug_leftovers(&mut st);
+            }
+            if rc.is_ok() {
+                let plugged = st.plugged_bytes(self.bb_size.get());
+                if sizes.requested > plugged {
+                    rc = self.plug(&mut st, sizes.requested - plugged);
+                } else if plugged > sizes.requested {
+                    rc = self.unplug(&mut st, plugged - sizes.requested);
+                }
+            }
+            match rc {
+                Ok(()) => {
+                    st.retry_ms = RETRY_MIN_MS;
+                    st.last_error = 0;
+                    if !self.config_changed.load(Relaxed) {
+                        return;
+                    }
+                }
+                Err(e) if e == EAGAIN && immediate < MAX_IMMEDIATE_RETRIES => immediate += 1,
+                Err(e) if e == ENOSPC => {
+                    st.last_error = e.to_errno();
+                    return;
+                }
+                Err(e) if e == EAGAIN || e == ETXTBSY || e == EBUSY || e == ENOMEM => {
+                    st.last_error = e.to_errno();
+                    let ms = st.retry_ms;
+                    st.retry_ms = ms.saturating_mul(2).min(RETRY_MAX_MS);
+                    drop(st);
+                    self.schedule_retry(ms);
+                    return;
+                }
+                Err(e) => {
+                    st.last_error = e.to_errno();
+                    st.broken = true;
+                    dev_err!(
+                        self.vdev,
+                        "unknown error, marking device broken: {}\n",
+                        e.to_errno()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Unplugs big blocks that are plugged but not added.
+    fn unplug_leftovers(&self, st: &mut State) -> Result {
+        for id in 0..st.bbs.len() {
+            if matches!(st.bbs[id], Bb::Plugged) {
+                let r = self.bb_range(id).ok_or(EINVAL)?;
+                self.link.unplug(r.start(), r.size())?;
+                st.bbs[id] = Bb::Unused;
+            }
+        }
+        Ok(())
+    }
+
+    /// Plugs and adds up to `diff` bytes, in whole big blocks, lowest first.
+    fn plug(&self, st: &mut State, diff: u64) -> Result {
+        let limit = self
+            .layout
+            .addr
+            .saturating_add(st.sizes.usable)
+            .min(self.layout.usable_end);
+        for _ in 0..diff / self.bb_size {
+            if self.config_changed.load(Relaxed) {
+                return Err(EAGAIN);
+            }
+            let id = (0..st.bbs.len())
+                .find(|&id| {
+                    matches!(st.bbs[id], Bb::Unused)
+                        && self.bb_range(id).is_some_and(|r| r.last() < limit)
+                })
+                .ok_or(ENOSPC)?;
+            let r = self.bb_range(id).ok_or(EINVAL)?;
+            self.link.plug(r.start(), r.size())?;
+            st.bbs[id] = Bb::Plugged;
+            // Added memory starts offline; count it before adding, as auto-onlining reports
+            // `Online` to the notifier before the add returns.
+            self.offline_bytes.fetch_add(self.bb_size.get(), Relaxed);
+            // SAFETY: The device acknowledged plugging `r`, so its memory is accessible; it is
+            // only unplugged after the returned token removed it (or if adding fails, below).
+            let added = unsafe {
+                hotplug::add_driver_managed(
+                    &self.group,
+                    r,
+                    RESOURCE_NAME,
+                    AddOptions {
+                        merge_resource: true,
+                    },
+                )
+            };
+            match added {
+                Ok(mem) => st.bbs[id] = Bb::Added(mem),
+                Err(e) => {
+                    sub_saturating(&self.offline_bytes, self.bb_size.get());
+                    dev_err!(
+                        self.vdev,
+                        "adding memory {:#x} failed: {}\n",
+                        r.start(),
+                        e.to_errno()
+                    );
+                    if self.link.unplug(r.start(), r.size()).is_ok() {
+                        st.bbs[id] = Bb::Unused;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every memory block of `r` is offline. Only a hint for the order of work.
+    fn is_offline(r: PhysRange) -> bool {
+        let step = hotplug::block_size();
+        let mut a = r.start();
+        while a <= r.last() {
+            // CAST: Physical addresses of added memory fit `usize` on 64-bit.
+            if pages::pfn_is_online((a >> kernel::page::PAGE_SHIFT) as usize) {
+                return false;
+            }
+            a = a.saturating_add(step);
+        }
+        true
+    }
+
+    /// Whether the first page of `r` is in `ZONE_MOVABLE`.
+    fn is_movable(r: PhysRange) -> bool {
+        // CAST: See `is_offline`.
+        let pfn = (r.start() >> kernel::page::PAGE_SHIFT) as usize;
+        // SAFETY: The caller holds the `AddedMemory` of `r`, so its memmap exists, and the pfn is
+        // online as checked just before.
+        pages::pfn_is_online(pfn) && unsafe { pages::pfn_is_movable(pfn) }
+    }
+
+    /// Removes and unplugs up to `diff` bytes in whole big blocks, highest first: offline ones,
+    /// then (with `unplug_online`) movable ones, then any.
+    fn unplug(&self, st: &mut State, diff: u64) -> Result {
+        let mut left = diff / self.bb_size;
+        let online = crate::module_parameters::unplug_online.value();
+        for pass in 0..3 {
+            if pass > 0 && !online {
+                break;
+            }
+            for id in (0..st.bbs.len()).rev() {
+                if left == 0 {
+                    return Ok(());
+                }
+                if self.config_changed.load(Relaxed) {
+                    return Err(EAGAIN);
+                }
+                let Some(r) = self.bb_range(id) else {
+                    continue;
+                };
+                if !matches!(st.bbs[id], Bb::Added(_)) {
+                    continue;
+                }
+                let offline = Self::is_offline(r);
+                let wanted = match pass {
+                    0 => offline,
+                    1 => !offline && Self::is_movable(r),
+                    _ => !offline,
+                };
+                if !wanted {
+                    continue;
+                }
+                let Bb::Added(mem) = core::mem::replace(&mut st.bbs[id], Bb::Plugged) else {
+                    continue;
+                };
+                let res = if offline {
+                    mem.remove()
+                } else {
+                    mem.offline_and_remove()
+                };
+                match res {
+                    Ok(()) => {
+                        if offline {
+                            sub_saturating(&self.offline_bytes, self.bb_size.get());
+                        } else {
+                            self.migrated_bytes.fetch_add(self.bb_size.get(), Relaxed);
+                        }
+                        if self.link.unplug(r.start(), r.size()).is_ok() {
+                            st.bbs[id] = Bb::Unused;
+                        }
+                        left -= 1;
+                    }
+                    Err((e, mem)) => {
+                        st.bbs[id] = Bb::Added(mem);
+                        st.last_error = e.to_errno();
+                    }
+                }
+            }
+        }
+        if left == 0 {
+            return Ok(());
+        }
+        // Not enough could be removed now (unmovable pages, a signal, memory pressure): retry
+        // later, as the C driver does with every removal failure.
+        Err(EBUSY)
+    }
+
+    /// Stops the worker and removes what can be removed; memory that is still online stays,
+    /// with the device region and memory group, as in the C driver.
+    pub(crate) fn teardown(self: &Arc<Self>) {
+        self.removing.store(true, Relaxed);
+        workqueue::cancel_work_sync::<_, 0>(self);
+        workqueue::cancel_delayed_work_sync::<_, 1>(self);
+        let mut st = self.state.lock();
+        let mut still_added = 0u64;
+        for id in 0..st.bbs.len() {
+            let Some(r) = self.bb_range(id) else {
+                continue;
+            };
+            match core::mem::replace(&mut st.bbs[id], Bb::Unused) {
+                Bb::Unused => {}
+                Bb::Plugged => {
+                    self.link.unplug(r.start(), r.size()).ok();
+                }
+                Bb::Added(mem) => {
+                    if Self::is_offline(r) {
+                        match mem.remove() {
+                            Ok(()) => {
+                                self.link.unplug(r.start(), r.size()).ok();
+                            }
+                            Err((_, mem)) => {
+                                still_added += 1;
+                                mem.leak();
+                            }
+                        }
+                    } else {
+                        still_added += 1;
+                        mem.leak();
+                    }
+                }
+            }
+        }
+        if still_added != 0 {
+            dev_warn!(
+                self.vdev,
+                "device still has {} big blocks of memory added; it stays\n",
+                still_added
+            );
+            // The memory nests in the region: keep the claim for good.
+            core::mem::forget(st.region.take());
+        }
+    }
+}

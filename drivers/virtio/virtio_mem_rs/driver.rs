@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The virtio bus side: ID table, probe and teardown, and the debugfs view.
+
+use crate::{
+    device::{
+        Bb,
+        VirtioMem, //
+    },
+    notifier::Notifier,
+};
+use kernel::{
+    debugfs,
+    device::{
+        Bound,
+        Core, //
+    },
+    fmt,
+    mm::hotplug::notifier::Registration,
+    prelude::*,
+    str::CString,
+    sync::{
+        atomic::Relaxed,
+        Arc, //
+    },
+    uapi,
+    virtio, //
+};
+
+kernel::virtio_device_table!(
+    VIRTIO_MEM_TABLE,
+    [virtio::DeviceId::new(uapi::VIRTIO_ID_MEM)]
+);
+
+/// The driver data of one bound device.
+#[pin_data(PinnedDrop)]
+pub(crate) struct VirtioMemDriver {
+    // Dropped before `vm` is torn down further: no event arrives afterwards.
+    #[pin]
+    notifier: Registration<Notifier>,
+    #[pin]
+    _status: debugfs::File<Arc<VirtioMem>>,
+    _dir: debugfs::Dir,
+    vm: Arc<VirtioMem>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for VirtioMemDriver {
+    fn drop(self: Pin<&mut Self>) {
+        // `unbind` did the teardown; nothing queued can run any more.
+        let _ = &self.notifier;
+    }
+}
+
+#[vtable]
+impl virtio::Driver for VirtioMemDriver {
+    type Data<'bound> = Self;
+    const ID_TABLE: virtio::IdTable = &VIRTIO_MEM_TABLE;
+    const FEATURES: &'static [u32] = &[
+        uapi::VIRTIO_MEM_F_ACPI_PXM,
+        uapi::VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE,
+    ];
+
+    fn probe<'bound>(
+        vdev: &'bound virtio::Device<Core<'_>>,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pin_init::pin_init_scope(move || {
+            let bbm_block_size = crate::module_parameters::bbm_block_size.value();
+            let vm = VirtioMem::new(vdev, bbm_block_size)?;
+            let name = CString::try_from_fmt(fmt!("virtio_mem_rs.{}", vdev.as_ref().name()))?;
+            let dir = debugfs::Dir::new(&name);
+            Ok(try_pin_init!(Self {
+                notifier <- Registration::new(0, Notifier(vm.clone())),
+                _status <- dir.read_callback_file(
+                    c"status",
+                    vm.clone(),
+                    &|vm: &Arc<VirtioMem>, f| show_status(vm, f)
+                ),
+                _dir: dir,
+                vm,
+            }))
+        })
+    }
+
+    fn config_changed<'bound>(_vdev: &virtio::Device<Bound>, this: Pin<&Self::Data<'bound>>) {
+        this.vm.config_changed();
+    }
+
+    fn unbind<'bound>(_vdev: &'bound virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        this.vm.teardown();
+    }
+}
+
+/// The debugfs `status` file: mode, sizes, block counts, retry state, request counters.
+fn show_status(vm: &Arc<VirtioMem>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let st = vm.state.lock();
+    let (mut unused, mut plugged, mut added) = (0, 0, 0);
+    for b in st.bbs.iter() {
+        match b {
+            Bb::Unused => unused += 1,
+            Bb::Plugged => plugged += 1,
+            Bb::Added(_) => added += 1,
+        }
+    }
+    let c = &vm.link.counters;
+    writeln!(f, "mode: bbm")?;
+    writeln!(f, "device_block_size: {:#x}", vm.layout.block_size)?;
+    writeln!(f, "big_block_size: {:#x}", vm.bb_size)?;
+    writeln!(
+        f,
+        "region: {:#x} {:#x}",
+        vm.layout.addr, vm.layout.region_size
+    )?;
+    writeln!(
+        f,
+        "usable: {:#x} {:#x}",
+        vm.layout.usable_start, vm.layout.usable_end
+    )?;
+    writeln!(f, "nid: {}", vm.nid)?;
+    writeln!(f, "usable_size: {}", st.sizes.usable)?;
+    writeln!(f, "requested_size: {}", st.sizes.requested)?;
+    writeln!(f, "device_plugged_size: {}", st.sizes.plugged)?;
+    writeln!(f, "plugged_size: {}", st.plugged_bytes(vm.bb_size.get()))?;
+    writeln!(f, "offline_size: {}", vm.offline_bytes.load(Relaxed))?;
+    writeln!(f, "migrated_size: {}", vm.migrated_bytes.load(Relaxed))?;
+    writeln!(f, "blocks_unused: {unused}")?;
+    writeln!(f, "blocks_plugged: {plugged}")?;
+    writeln!(f, "blocks_added: {added}")?;
+    writeln!(f, "clamped: {}", st.clamped.any())?;
+    writeln!(f, "retry_ms: {}", st.retry_ms)?;
+    writeln!(f, "last_error: {}", st.last_error)?;
+    writeln!(f, "broken: {}", st.broken)?;
+    writeln!(
+        f,
+        "requests_plug: {} failed {}",
+        c.plug.load(Relaxed),
+        c.plug_failed.load(Relaxed)
+    )?;
+    writeln!(
+        f,
+        "requests_unplug: {} failed {}",
+        c.unplug.load(Relaxed),
+        c.unplug_failed.load(Relaxed)
+    )?;
+    writeln!(f, "requests_unplug_all: {}", c.unplug_all.load(Relaxed))?;
+    writeln!(f, "requests_state: {}", c.state.load(Relaxed))
+}

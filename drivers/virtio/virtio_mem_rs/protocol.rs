@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The virtio-mem request protocol: PLUG, UNPLUG, UNPLUG_ALL and STATE, one request in flight.
+//!
+//! Messages are encoded by hand into byte arrays in the device's byte order (`__virtio16`,
+//! `__virtio64`), following `struct virtio_mem_req` and `struct virtio_mem_resp` of
+//! `include/uapi/linux/virtio_mem.h`: no `unsafe` is needed for their layout.
+
+use core::num::NonZeroU64;
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Mutex,
+    },
+    uapi,
+    virtio, //
+};
+
+/// `sizeof(struct virtio_mem_req)`: type, padding, then the union (addr, nb_blocks, padding).
+pub(crate) const REQ_SIZE: usize = 24;
+/// `sizeof(struct virtio_mem_resp)`: type, padding, then the union (state).
+pub(crate) const RESP_SIZE: usize = 10;
+
+/// A request and its response, as they travel through the virtqueue.
+pub(crate) type Msg = virtio::Request<[u8; REQ_SIZE], [u8; RESP_SIZE]>;
+
+/// A request to the device. Addresses and sizes are in bytes; the encoder turns sizes into
+/// device blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Request {
+    Plug { addr: u64, nb_blocks: u16 },
+    Unplug { addr: u64, nb_blocks: u16 },
+    UnplugAll,
+    State { addr: u64, nb_blocks: u16 },
+}
+
+impl Request {
+    /// Encodes the request in the device's byte order (`le`: little-endian).
+    pub(crate) fn encode(&self, le: bool) -> [u8; REQ_SIZE] {
+        let (ty, addr, nb) = match *self {
+            // CAST: The request types are small constants.
+            Request::Plug { addr, nb_blocks } => {
+                (uapi::VIRTIO_MEM_REQ_PLUG as u16, addr, nb_blocks)
+            }
+            Request::Unplug { addr, nb_blocks } => {
+                (uapi::VIRTIO_MEM_REQ_UNPLUG as u16, addr, nb_blocks)
+            }
+            Request::UnplugAll => (uapi::VIRTIO_MEM_REQ_UNPLUG_ALL as u16, 0, 0),
+            Request::State { addr, nb_blocks } => {
+                (uapi::VIRTIO_MEM_REQ_STATE as u16, addr, nb_blocks)
+            }
+        };
+        let mut b = [0u8; REQ_SIZE];
+        let (t, a, n) = if le {
+            (ty.to_le_bytes(), addr.to_le_bytes(), nb.to_le_bytes())
+        } else {
+            (ty.to_ne_bytes(), addr.to_ne_bytes(), nb.to_ne_bytes())
+        };
+        b[0..2].copy_from_slice(&t);
+        b[8..16].copy_from_slice(&a);
+        b[16..18].copy_from_slice(&n);
+        b
+    }
+}
+
+/// Decodes a response: the result of the request, and the state field (for STATE).
+///
+/// ACK is success; NACK (`EAGAIN`), BUSY (`ETXTBSY`) and ERROR (`EINVAL`) map as in the C
+/// driver. A response shorter than its type field, or of an unknown type, means a broken device
+/// (`EIO`), where the C driver would treat it as an error and stop.
+pub(crate) fn decode(resp: &[u8; RESP_SIZE], written: u32, le: bool) -> Result<u16> {
+    if written < 2 {
+        return Err(EIO);
+    }
+    let rd16 = |off: usize| {
+        let v = [resp[off], resp[off + 1]];
+        if le {
+            u16::from_le_bytes(v)
+        } else {
+            u16::from_ne_bytes(v)
+        }
+    };
+    // CAST: The response types are small constants.
+    match u32::from(rd16(0)) {
+        uapi::VIRTIO_MEM_RESP_ACK => Ok(if written >= RESP_SIZE as u32 {
+            rd16(8)
+        } else {
+            0
+        }),
+        uapi::VIRTIO_MEM_RESP_NACK => Err(EAGAIN),
+        uapi::VIRTIO_MEM_RESP_BUSY => Err(ETXTBSY),
+        uapi::VIRTIO_MEM_RESP_ERROR => Err(EINVAL),
+        _ => Err(EIO),
+    }
+}
+
+/// Request counters, for the debugfs view.
+pub(crate) struct Counters {
+    pub(crate) plug: Atomic<u64>,
+    pub(crate) plug_failed: Atomic<u64>,
+    pub(crate) unplug: Atomic<u64>,
+    pub(crate) unplug_failed: Atomic<u64>,
+    pub(crate) unplug_all: Atomic<u64>,
+    pub(crate) state: Atomic<u64>,
+}
+
+/// The driver's end of the request queue.
+#[pin_data]
+pub(crate) struct Link {
+    /// `None` while the device is frozen.
+    #[pin]
+    vq: Mutex<Option<virtio::Virtqueue<Msg>>>,
+    le: bool,
+    block_size: NonZeroU64,
+    pub(crate) counters: Counters,
+}
+
+impl Link {
+    pub(crate) fn new(
+        vq: virtio::Virtqueue<Msg>,
+        le: bool,
+        block_size: NonZeroU64,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            vq <- new_mutex!(Some(vq)),
+            le,
+            block_size,
+            counters: Counters {
+                plug: Atomic::new(0),
+                plug_failed: Atomic::new(0),
+                unplug: Atomic::new(0),
+                unplug_failed: Atomic::new(0),
+                unplug_all: Atomic::new(0),
+                state: Atomic::new(0),
+            },
+        })
+    }
+
+    /// Sends one request and waits for the device's answer. Sleeps.
+    fn send(&self, req: Request) -> Result<u16> {
+        let mut guard = self.vq.lock();
+        let vq = Option::as_mut(&mut *guard).ok_or(EAGAIN)?;
+        let msg = KBox::new(
+            Msg {
+                out: req.encode(self.le),
+                resp: [0; RESP_SIZE],
+            },
+            GFP_KERNEL,
+        )?;
+        let (msg, written) = vq.exec(msg)?;
+        decode(&msg.resp, written, self.le)
+    }
+
+    /// Sends `make(addr, nb_blocks)` for `[addr, addr + size)`, split into requests of at most
+    /// `u16::MAX` device blocks (the C driver would truncate the count instead).
+    fn send_range(&self, addr: u64, size: u64, make: impl Fn(u64, u16) -> Request) -> Result<u16> {
+        if size == 0 || size % self.block_size != 0 {
+            return Err(EINVAL);
+        }
+        let mut blocks = size / self.block_size;
+        let mut at = addr;
+        let mut last = 0;
+        while blocks > 0 {
+            let n = blocks.min(u64::from(u16::MAX));
+            // CAST: `n <= u16::MAX`.
+            last = self.send(make(at, n as u16))?;
+            blocks -= n;
+            at = at.checked_add(n * self.block_size.get()).ok_or(EINVAL)?;
+        }
+        Ok(last)
+    }
+
+    /// Asks the device to plug `[addr, addr + size)`.
+    pub(crate) fn plug(&self, addr: u64, size: u64) -> Result {
+        self.counters.plug.fetch_add(1, Relaxed);
+        self.send_range(addr, size, |addr, nb_blocks| Request::Plug {
+            addr,
+            nb_blocks,
+        })
+        .map(|_| ())
+        .inspect_err(|_| {
+            self.counters.plug_failed.fetch_add(1, Relaxed);
+        })
+    }
+
+    /// Asks the device to unplug `[addr, addr + size)`.
+    pub(crate) fn unplug(&self, addr: u64, size: u64) -> Result {
+        self.counters.unplug.fetch_add(1, Relaxed);
+        self.send_range(addr, size, |addr, nb_blocks| Request::Unplug {
+            addr,
+            nb_blocks,
+        })
+        .map(|_| ())
+        .inspect_err(|_| {
+            self.counters.unplug_failed.fetch_add(1, Relaxed);
+        })
+    }
+
+    /// Asks the device to unplug everything.
+    pub(crate) fn unplug_all(&self) -> Result {
+        self.counters.unplug_all.fetch_add(1, Relaxed);
+        self.send(Request::UnplugAll).map(|_| ())
+    }
+}
+
+#[kunit_tests(virtio_mem_rs_protocol)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plug_request_layout() {
+        let b = Request::Plug {
+            addr: 0x1_4000_0000,
+            nb_blocks: 0x102,
+        }
+        .encode(true);
+        assert_eq!(&b[0..8], &[0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&b[8..16], &0x1_4000_0000u64.to_le_bytes());
+        assert_eq!(&b[16..18], &[0x02, 0x01]);
+        assert!(b[18..].iter().all(|&x| x == 0));
+        let u = Request::UnplugAll.encode(true);
+        assert_eq!(u[0], 2);
+        assert!(u[1..].iter().all(|&x| x == 0));
+        assert_eq!(
+            Request::State {
+                addr: 0,
+                nb_blocks: 1
+            }
+            .encode(true)[0],
+            3
+        );
+    }
+
+    #[test]
+    fn responses_map_to_errors() {
+        let resp = |ty: u16, state: u16| {
+            let mut r = [0u8; RESP_SIZE];
+            r[0..2].copy_from_slice(&ty.to_le_bytes());
+            r[8..10].copy_from_slice(&state.to_le_bytes());
+            r
+        };
+        assert_eq!(decode(&resp(0, 2), 10, true), Ok(2));
+        assert_eq!(decode(&resp(1, 0), 10, true), Err(EAGAIN));
+        assert_eq!(decode(&resp(2, 0), 10, true), Err(ETXTBSY));
+        assert_eq!(decode(&resp(3, 0), 10, true), Err(EINVAL));
+        assert_eq!(decode(&resp(7, 0), 10, true), Err(EIO));
+        // A device that wrote nothing answered nothing.
+        assert_eq!(decode(&resp(0, 0), 0, true), Err(EIO));
+    }
+}
