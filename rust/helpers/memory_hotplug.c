@@ -39,3 +39,8 @@ __rust_helper enum zone_type rust_helper_page_zonenum(const struct page *page)
 {
 	return page_zonenum(page);
 }
+
+__rust_helper unsigned long rust_helper_pageblock_nr_pages(void)
+{
+	return pageblock_nr_pages;
+}

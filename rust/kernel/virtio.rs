@@ -130,12 +130,22 @@ impl<T: Driver + 'static> Adapter<T> {
         // INVARIANT: `vdev` is valid for the duration of `probe_callback()`.
         let vdev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
 
-        from_result(|| {
+        // `priv` belongs to the bound driver, and a C driver may have left it dangling.
+        // SAFETY: `vdev` is valid and not bound yet, so nothing else uses `priv`.
+        unsafe { (*vdev.as_raw()).priv_ = core::ptr::null_mut() };
+
+        let ret = from_result(|| {
             let data = T::probe(vdev);
 
             vdev.as_ref().set_drvdata(data)?;
             Ok(0)
-        })
+        });
+        if ret != 0 {
+            vdev.reset();
+            // SAFETY: We are in the probe callback and the device was just reset.
+            unsafe { Virtqueues::revoke(vdev) };
+        }
+        ret
     }
 
     extern "C" fn remove_callback(vdev: *mut bindings::virtio_device) {
@@ -152,16 +162,19 @@ impl<T: Driver + 'static> Adapter<T> {
 
         T::unbind(vdev, data);
 
-        // The virtio core expects the device to be reset once `remove` returns. Drivers reset it
-        // when their virtqueues are dropped; resetting again is harmless and covers drivers
-        // without virtqueues. The private data is dropped by the driver core afterwards.
+        // The virtio core expects the device to be reset once `remove` returns; then the queues
+        // can go. The private data is dropped by the driver core afterwards, and any queue handle
+        // it still holds is revoked.
         vdev.reset();
+        // SAFETY: We are in the remove callback and the device was just reset.
+        unsafe { Virtqueues::revoke(vdev) };
     }
 
     extern "C" fn validate_callback(vdev: *mut bindings::virtio_device) -> c_int {
         // SAFETY: The virtio bus only ever calls the validate callback with a valid pointer to a
-        // `struct virtio_device`, before `probe`.
-        let vdev = unsafe { &*vdev.cast::<Device<device::Core<'_>>>() };
+        // `struct virtio_device`, before `probe`. It gets no bus context: queues cannot be
+        // created before the features are final.
+        let vdev = unsafe { &*vdev.cast::<Device>() };
 
         from_result(|| T::validate(vdev).map(|()| 0))
     }
@@ -182,18 +195,26 @@ impl<T: Driver + 'static> Adapter<T> {
 
     extern "C" fn freeze_callback(vdev: *mut bindings::virtio_device) -> c_int {
         // SAFETY: The virtio core calls `freeze` with a valid pointer to a bound
-        // `struct virtio_device`, with the device lock held, from the PM core.
+        // `struct virtio_device`, from the transport's PM callbacks, which the PM core serializes
+        // with probe and remove of the device.
         let vdev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
 
         // SAFETY: The device is bound, so `probe` stored the private data.
         let data = unsafe { vdev.as_ref().drvdata_borrow::<T::Data<'_>>() };
 
-        from_result(|| T::freeze(vdev, data).map(|()| 0))
+        let ret = from_result(|| T::freeze(vdev, data).map(|()| 0));
+        if ret == 0 {
+            vdev.reset();
+            // SAFETY: We are in the freeze callback and the device was just reset.
+            unsafe { Virtqueues::revoke(vdev) };
+        }
+        ret
     }
 
     extern "C" fn restore_callback(vdev: *mut bindings::virtio_device) -> c_int {
         // SAFETY: The virtio core calls `restore` with a valid pointer to a bound
-        // `struct virtio_device`, with the device lock held, from the PM core.
+        // `struct virtio_device`, from the transport's PM callbacks, which the PM core serializes
+        // with probe and remove of the device.
         let vdev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
 
         // SAFETY: The device is bound, so `probe` stored the private data.
@@ -317,8 +338,8 @@ pub trait Driver: Send {
         vdev: &'bound Device<device::Core<'_>>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound;
 
-    /// Validates the negotiated features before `probe`; may clear features. Optional.
-    fn validate(_vdev: &Device<device::Core<'_>>) -> Result {
+    /// Validates the negotiated features before `probe`. Optional.
+    fn validate(_vdev: &Device) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -330,8 +351,8 @@ pub trait Driver: Send {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// The system is suspending: quiesce the device, typically by dropping the virtqueues (which
-    /// resets the device). Optional; without it the device is not frozen.
+    /// The system is suspending: quiesce the device. If this succeeds, the abstraction resets
+    /// the device and revokes its virtqueues. Optional.
     fn freeze<'bound>(_vdev: &Device<device::Core<'_>>, _this: Pin<&Self::Data<'bound>>) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -347,8 +368,9 @@ pub trait Driver: Send {
     /// Virtio driver unbind.
     ///
     /// Called when the [`Device`] is unbound from its driver, before the private data is
-    /// dropped; teardown that needs the device goes here, release of resources in `Drop`. After
-    /// it returns, the abstraction resets the device. Implementing it is optional.
+    /// dropped; teardown that needs the device (and its queues) goes here, release of resources
+    /// in `Drop`. After it returns, the abstraction resets the device and revokes its virtqueues.
+    /// Implementing it is optional.
     fn unbind<'bound>(vdev: &'bound Device<device::Core<'_>>, this: Pin<&Self::Data<'bound>>) {
         let _ = (vdev, this);
     }
@@ -429,7 +451,7 @@ impl Device {
     }
 
     /// The current device status byte (`VIRTIO_CONFIG_S_*`).
-    pub fn status(&self) -> u8 {
+    pub(crate) fn status(&self) -> u8 {
         match self.ops().get_status {
             // SAFETY: By the type invariant `self.as_raw()` is a valid `struct virtio_device`;
             // every transport implements `get_status`.
@@ -448,21 +470,11 @@ impl Device {
         }
     }
 
-    /// Reads the configuration space consistently.
-    ///
-    /// `read` is called with a [`ConfigReader`] and reads any number of fields; if the device
-    /// changed its configuration meanwhile (the generation counter moved), it is called again,
-    /// exactly like C's `virtio_cread()` loop. It may sleep.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use kernel::virtio;
-    /// fn sizes(vdev: &virtio::Device) -> (u64, u64) {
-    ///     vdev.read_config(|c| (c.le64(0x08), c.le64(0x10)))
-    /// }
-    /// ```
-    pub fn read_config<R>(&self, mut read: impl FnMut(&ConfigReader<'_>) -> R) -> R {
+    /// Reads the configuration space consistently; for callers that know the device is bound.
+    pub(crate) fn read_config_unchecked<C, R>(
+        &self,
+        mut read: impl FnMut(&ConfigReader<'_, C>) -> R,
+    ) -> R {
         let reader = ConfigReader::new(self);
         loop {
             let gen = self.generation();
@@ -471,6 +483,33 @@ impl Device {
                 return value;
             }
         }
+    }
+}
+
+impl Device<device::Bound> {
+    /// Reads the configuration space consistently, laid out as `C`.
+    ///
+    /// `read` is called with a [`ConfigReader`] and reads any number of fields; if the device
+    /// changed its configuration meanwhile (the generation counter moved), it is called again,
+    /// exactly like C's `virtio_cread()` loop.
+    ///
+    /// Work that runs outside the bus callbacks reads through a queue instead
+    /// ([`Virtqueue::read_config`]), which is revoked at unbind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use kernel::{device::Bound, uapi, virtio};
+    /// use core::mem::offset_of;
+    /// type Cfg = uapi::virtio_mem_config;
+    /// fn sizes(vdev: &virtio::Device<Bound>) -> (u64, u64) {
+    ///     vdev.read_config(|c: &virtio::ConfigReader<'_, Cfg>| {
+    ///         (c.le64(offset_of!(Cfg, addr) as u32), c.le64(offset_of!(Cfg, region_size) as u32))
+    ///     })
+    /// }
+    /// ```
+    pub fn read_config<C, R>(&self, read: impl FnMut(&ConfigReader<'_, C>) -> R) -> R {
+        self.read_config_unchecked(read)
     }
 }
 

@@ -148,7 +148,9 @@ impl State {
         if text == "online" {
             let mut offline = self.offline.lock();
             while let Some(p) = offline.pop() {
-                p.online();
+                // SAFETY: The sample never unplugs memory, so its pages stay accessible; tokens
+                // of blocks that went offline were consumed by the notifier under this lock.
+                unsafe { p.online() };
             }
             return Ok(());
         }
@@ -219,13 +221,15 @@ impl MemoryNotifier for Recorder {
                 .lock()
                 .iter_mut()
                 .filter(|p| in_block(p))
-                .for_each(|p| p.going_offline()),
+                // SAFETY: We handle `GoingOffline` for the block of these pages.
+                .for_each(|p| unsafe { p.going_offline() }),
             Event::CancelOffline => st
                 .offline
                 .lock()
                 .iter_mut()
                 .filter(|p| in_block(p))
-                .for_each(|p| p.cancel_offline()),
+                // SAFETY: We handle `CancelOffline` for the same offlining of their block.
+                .for_each(|p| unsafe { p.cancel_offline() }),
             Event::Offline => {
                 let mut offline = st.offline.lock();
                 let mut i = 0;
@@ -265,14 +269,17 @@ impl OnlinePageHandler for Handler {
             st.offline.lock().push(p, GFP_KERNEL).ok();
         } else if off >= st.keep_pages {
             st.onlined_pages.fetch_add(chunk.nr_pages() as u64, Relaxed);
-            chunk.online();
+            // SAFETY: The sample provides no memory of its own: what it onlines is RAM whoever
+            // added it vouched for, and it never unplugs anything.
+            unsafe { chunk.online() };
         } else {
             match chunk.split() {
                 Ok((a, b)) => {
                     self.online_pages(a);
                     self.online_pages(b);
                 }
-                Err(single) => single.online(),
+                // SAFETY: As above.
+                Err(single) => unsafe { single.online() },
             }
         }
     }
@@ -284,10 +291,9 @@ fn block_param(v: i64) -> Option<u64> {
 
 #[pin_data(PinnedDrop)]
 struct RustMemoryNotifier {
-    // Dropped first: no callback runs once the registrations are gone.
-    #[pin]
-    _notifier: Registration<Recorder>,
-    _online: Option<HandlerRegistration>,
+    // Taken first in `drop`: no callback runs once the registrations are gone.
+    notifier: Option<Pin<KBox<Registration<Recorder>>>>,
+    online: Option<HandlerRegistration>,
     #[pin]
     _events_file: debugfs::File<Arc<State>>,
     #[pin]
@@ -301,10 +307,16 @@ struct RustMemoryNotifier {
 #[pinned_drop]
 impl PinnedDrop for RustMemoryNotifier {
     fn drop(self: Pin<&mut Self>) {
+        let this = self.project();
+        // Unregister first, so that no onlining or offlining runs our callbacks any more.
+        drop(this.online.take());
+        drop(this.notifier.take());
         // Give owned pages back; those of offlined blocks are gone already.
-        let mut offline = self.state.offline.lock();
+        let mut offline = this.state.offline.lock();
         while let Some(p) = offline.pop() {
-            p.online();
+            // SAFETY: The sample never unplugs memory; tokens of offlined blocks were consumed
+            // by the notifier, and none can be added or consumed any more.
+            unsafe { p.online() };
         }
     }
 }
@@ -354,9 +366,11 @@ impl kernel::InPlaceModule for RustMemoryNotifier {
                 "recording memory events (online handler: {})\n",
                 online.is_some()
             );
+            let notifier =
+                KBox::pin_init(Registration::new(0, Recorder(state.clone())), GFP_KERNEL)?;
             Ok(try_pin_init!(Self {
-                _notifier <- Registration::new(0, Recorder(state.clone())),
-                _online: online,
+                notifier: Some(notifier),
+                online,
                 _events_file <- dir.read_callback_file(
                     c"events",
                     state.clone(),

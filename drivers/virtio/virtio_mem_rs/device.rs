@@ -93,8 +93,6 @@ pub(crate) struct State {
     pub(crate) last_error: i32,
     pub(crate) broken: bool,
     pub(crate) unplug_all_required: bool,
-    /// The claimed device region; `None` once released or leaked at teardown.
-    region: Option<SystemRamRegion>,
 }
 
 impl State {
@@ -118,6 +116,7 @@ pub(crate) struct VirtioMem {
     /// Address of big block 0.
     pub(crate) first_bb: u64,
     pub(crate) nid: i32,
+    region: Arc<SystemRamRegion>,
     group: Arc<MemoryGroup>,
     #[pin]
     pub(crate) state: Mutex<State>,
@@ -172,12 +171,14 @@ pub(crate) fn sub_saturating(a: &Atomic<u64>, v: u64) {
     }
 }
 
-/// Reads the whole configuration space consistently.
-pub(crate) fn read_raw(vdev: &virtio::Device) -> RawConfig {
-    type C = uapi::virtio_mem_config;
+type Cfg = uapi::virtio_mem_config;
+
+/// Reads the whole configuration space; `read_config` repeats it until it is consistent.
+pub(crate) fn parse_raw(c: &virtio::ConfigReader<'_, Cfg>) -> RawConfig {
+    type C = Cfg;
     // CAST: Offsets within a 56-byte structure fit `u32`.
     let off = |o: usize| o as u32;
-    vdev.read_config(|c| RawConfig {
+    RawConfig {
         block_size: c.le64(off(offset_of!(C, block_size))),
         node_id: c.le16(off(offset_of!(C, node_id))),
         addr: c.le64(off(offset_of!(C, addr))),
@@ -185,13 +186,13 @@ pub(crate) fn read_raw(vdev: &virtio::Device) -> RawConfig {
         usable_region_size: c.le64(off(offset_of!(C, usable_region_size))),
         plugged_size: c.le64(off(offset_of!(C, plugged_size))),
         requested_size: c.le64(off(offset_of!(C, requested_size))),
-    })
+    }
 }
 
 impl VirtioMem {
     /// Validates the device and sets it up; the worker then plugs what is requested.
     pub(crate) fn new(vdev: &virtio::Device<Core<'_>>, bbm_block_size: u64) -> Result<Arc<Self>> {
-        let raw = read_raw(vdev);
+        let raw = vdev.read_config(parse_raw);
         let limits = Limits {
             pluggable: hotplug::pluggable_range(true).map(|r| (r.start(), r.last())),
             // CAST: `PAGE_SIZE` fits `u64`.
@@ -273,7 +274,7 @@ impl VirtioMem {
         let region = SystemRamRegion::claim(range, name).inspect_err(|_| {
             dev_warn!(vdev, "could not reserve device region\n");
         })?;
-        let group = MemoryGroup::register_dynamic(nid, bb_size.get())?;
+        let group = MemoryGroup::register_dynamic(nid, bb_size.get(), RESOURCE_NAME)?;
 
         let mut bbs = KVec::with_capacity(nr_bbs, GFP_KERNEL)?;
         for _ in 0..nr_bbs {
@@ -288,6 +289,7 @@ impl VirtioMem {
                 bb_size,
                 first_bb,
                 nid,
+                region,
                 group,
                 state <- new_mutex!(State {
                     bbs,
@@ -298,7 +300,6 @@ impl VirtioMem {
                     broken: false,
                     // Memory left plugged by a previous kernel (kexec) is unplugged first.
                     unplug_all_required: raw.plugged_size != 0,
-                    region: Some(region),
                 }),
                 work <- kernel::new_work!("virtio_mem_rs::work"),
                 retry <- kernel::new_delayed_work!("virtio_mem_rs::retry"),
@@ -362,7 +363,11 @@ impl VirtioMem {
                 }
             }
             self.config_changed.store(false, Relaxed);
-            let raw = read_raw(&self.vdev);
+            let raw = match self.link.read_config(parse_raw) {
+                Ok(raw) => raw,
+                // Unbound meanwhile.
+                Err(_) => return,
+            };
             let (sizes, clamped) = clamp_sizes(&raw, &self.layout);
             if clamped.any() && clamped != st.clamped {
                 dev_warn!(
@@ -458,9 +463,9 @@ impl VirtioMem {
             // only unplugged after the returned token removed it (or if adding fails, below).
             let added = unsafe {
                 hotplug::add_driver_managed(
+                    &self.region,
                     &self.group,
                     r,
-                    RESOURCE_NAME,
                     AddOptions {
                         merge_resource: true,
                     },
@@ -611,13 +616,12 @@ impl VirtioMem {
             }
         }
         if still_added != 0 {
+            // The leaked memory keeps the region and the memory group.
             dev_warn!(
                 self.vdev,
                 "device still has {} big blocks of memory added; it stays\n",
                 still_added
             );
-            // The memory nests in the region: keep the claim for good.
-            core::mem::forget(st.region.take());
         }
     }
 }

@@ -141,6 +141,15 @@ impl Link {
         })
     }
 
+    /// Reads the device configuration through the queue; `ENODEV` once the device is unbound.
+    pub(crate) fn read_config<C, R>(
+        &self,
+        read: impl FnMut(&virtio::ConfigReader<'_, C>) -> R,
+    ) -> Result<R> {
+        let mut guard = self.vq.lock();
+        Option::as_mut(&mut *guard).ok_or(EAGAIN)?.read_config(read)
+    }
+
     /// Sends one request and waits for the device's answer. Sleeps.
     fn send(&self, req: Request) -> Result<u16> {
         let mut guard = self.vq.lock();

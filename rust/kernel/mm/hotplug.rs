@@ -133,20 +133,33 @@ pub fn node_of_pxm(pxm: u32) -> Option<i32> {
 /// Unregistered when dropped. [`AddedMemory`] holds a reference, so the group outlives all the
 /// memory added to it.
 ///
+/// The group also carries the `/proc/iomem` name of its memory. The resource tree keeps a
+/// pointer to it, possibly in a resource merged with memory of another group, so the name is a
+/// heap copy that is never freed (a few bytes per group): it must outlive the driver's module.
+///
 /// # Invariants
 ///
-/// `id` is a registered memory group id.
+/// `id` is a registered memory group id; `name` reads `System RAM (...)` and is never freed.
 pub struct MemoryGroup {
     id: i32,
+    name: &'static CStr,
 }
 
 impl MemoryGroup {
     /// Registers a dynamic memory group on node `nid` whose memory is added in units of
-    /// `unit_bytes`, a power of two of at least [`block_size`].
-    pub fn register_dynamic(nid: i32, unit_bytes: u64) -> Result<Arc<Self>> {
+    /// `unit_bytes`, a power of two of at least [`block_size`], and named `name` in
+    /// `/proc/iomem` (it must read `System RAM (...)`, as the hotplug core requires).
+    pub fn register_dynamic(nid: i32, unit_bytes: u64, name: &CStr) -> Result<Arc<Self>> {
         if !unit_bytes.is_power_of_two() || unit_bytes < block_size() {
             return Err(EINVAL);
         }
+        let bytes = name.to_bytes();
+        if !bytes.starts_with(b"System RAM (") || !bytes.ends_with(b")") {
+            return Err(EINVAL);
+        }
+        let owned = CString::try_from(name)?;
+        // The resource tree may keep pointing at the name for good: never free it.
+        let name: &'static CStr = KBox::leak(KBox::new(owned, GFP_KERNEL)?);
         let unit_pages =
             usize::try_from(unit_bytes >> crate::page::PAGE_SHIFT).map_err(|_| EINVAL)?;
         // SAFETY: No preconditions; the arguments are checked by the callee too.
@@ -156,7 +169,7 @@ impl MemoryGroup {
         }
         // INVARIANT: `id` was just registered. If the allocation fails, the value is dropped,
         // which unregisters it again.
-        Ok(Arc::new(Self { id }, GFP_KERNEL)?)
+        Ok(Arc::new(Self { id, name }, GFP_KERNEL)?)
     }
 
     /// The group id (`mgid`), as the memory hotplug core and sysfs know it.
@@ -199,7 +212,7 @@ unsafe impl Sync for SystemRamRegion {}
 
 impl SystemRamRegion {
     /// Claims `range` exclusively. `EBUSY` if any part of it is claimed already.
-    pub fn claim(range: PhysRange, name: CString) -> Result<Self> {
+    pub fn claim(range: PhysRange, name: CString) -> Result<Arc<Self>> {
         // CAST: `__request_region()` takes the `IORESOURCE_*` bits, all below bit 31, as `int`.
         let flags = (bindings::IORESOURCE_SYSTEM_RAM | bindings::IORESOURCE_EXCLUSIVE) as c_int;
         // SAFETY: `iomem_resource` is the root of the I/O memory resource tree; `name` lives as
@@ -217,15 +230,18 @@ impl SystemRamRegion {
         // Memory added below must nest in the region, so the region itself must not be busy,
         // as in virtio-mem's C driver.
         // CAST: `IORESOURCE_BUSY` is a single low bit.
-        // SAFETY: `res` was just allocated for us and is not yet visible to other users of its
-        // flags.
+        // SAFETY: `res` is ours and valid. It is already in the resource tree; like the C
+        // driver, we clear the flag without the tree's lock, before anything nests below it.
         unsafe { (*res.as_ptr()).flags &= !(bindings::IORESOURCE_BUSY as c_ulong) };
         // INVARIANT: `res` comes from `__request_region()` with `name`.
-        Ok(Self {
-            res,
-            range,
-            _name: name,
-        })
+        Ok(Arc::new(
+            Self {
+                res,
+                range,
+                _name: name,
+            },
+            GFP_KERNEL,
+        )?)
     }
 
     /// The claimed range.
@@ -253,11 +269,12 @@ pub struct AddOptions {
     pub merge_resource: bool,
 }
 
-/// Adds `range` to the kernel as driver-managed System RAM of `group`, named `name` in
-/// `/proc/iomem` (it must read `System RAM (...)`, as the hotplug core requires).
+/// Adds `range` to the kernel as driver-managed System RAM of `group`, below `region`, named
+/// after the group in `/proc/iomem`.
 ///
-/// `range` must be aligned to [`block_size`] and within [`pluggable_range`]`(true)`; otherwise
-/// this fails with `EINVAL` (or `ERANGE`) before the hotplug core is called.
+/// `range` must be aligned to [`block_size`], inside `region` and within
+/// [`pluggable_range`]`(true)`; otherwise this fails with `EINVAL` (or `ERANGE`) before the
+/// hotplug core is called.
 ///
 /// The memory is onlined according to `/sys/devices/system/memory/auto_online_blocks`, before
 /// this returns and in the caller's context: memory notifiers and the online-page callback run
@@ -271,16 +288,12 @@ pub struct AddOptions {
 /// accessible until the memory is removed through the returned token, or forever if the token
 /// is leaked.
 pub unsafe fn add_driver_managed(
+    region: &Arc<SystemRamRegion>,
     group: &Arc<MemoryGroup>,
     range: PhysRange,
-    name: &'static CStr,
     opts: AddOptions,
 ) -> Result<AddedMemory> {
-    let bytes = name.to_bytes();
-    if !bytes.starts_with(b"System RAM (") || !bytes.ends_with(b")") {
-        return Err(EINVAL);
-    }
-    if !range.is_aligned(block_size()) {
+    if !region.range().contains(&range) || !range.is_aligned(block_size()) {
         return Err(EINVAL);
     }
     if !pluggable_range(true).is_some_and(|p| p.contains(&range)) {
@@ -290,35 +303,38 @@ pub unsafe fn add_driver_managed(
     if opts.merge_resource {
         flags |= bindings::MHP_MERGE_RESOURCE;
     }
-    // SAFETY: The range is checked above; `name` is `'static` as the core keeps the pointer;
-    // `group.id()` is a registered group, and `MHP_NID_IS_MGID` says so. The caller guarantees
-    // that onlined pages are backed by RAM.
+    // SAFETY: The range is checked above; the group's name is never freed, as the core keeps
+    // the pointer; `group.id()` is a registered group, and `MHP_NID_IS_MGID` says so. The
+    // caller guarantees that onlined pages are backed by RAM.
     to_result(unsafe {
         bindings::add_memory_driver_managed(
             group.id(),
             range.start(),
             range.size(),
-            name.as_char_ptr(),
+            group.name.as_char_ptr(),
             flags,
         )
     })?;
+    // INVARIANT: Just added to `group`, block-aligned, inside `region`.
     Ok(AddedMemory {
         range,
-        group: ManuallyDrop::new(group.clone()),
+        owners: ManuallyDrop::new((region.clone(), group.clone())),
     })
 }
 
 /// Memory added by [`add_driver_managed`]: the only handle through which it can be removed.
 ///
-/// Dropping it without removing the memory leaves the memory in the system for good (with a
-/// warning), and with it the memory group; [`AddedMemory::leak`] does so deliberately.
+/// It keeps its memory group and its parent [`SystemRamRegion`] alive. Dropping it without
+/// removing the memory leaves the memory in the system for good (with a warning), and with it
+/// the group and the region; [`AddedMemory::leak`] does so deliberately.
 ///
 /// # Invariants
 ///
-/// `range` was added with `add_memory_driver_managed()` to `group` and not removed since.
+/// `range` is aligned to [`block_size`], inside the region of `owners`, and was added with
+/// `add_memory_driver_managed()` to the group of `owners` and not removed since.
 pub struct AddedMemory {
     range: PhysRange,
-    group: ManuallyDrop<Arc<MemoryGroup>>,
+    owners: ManuallyDrop<(Arc<SystemRamRegion>, Arc<MemoryGroup>)>,
 }
 
 impl AddedMemory {
@@ -352,9 +368,9 @@ impl AddedMemory {
             return Err((Error::from_errno(ret), self));
         }
         let mut this = ManuallyDrop::new(self);
-        // SAFETY: The memory is removed, so the group reference is released exactly once, here;
+        // SAFETY: The memory is removed, so the references are released exactly once, here;
         // `this` is never dropped.
-        unsafe { ManuallyDrop::drop(&mut this.group) };
+        unsafe { ManuallyDrop::drop(&mut this.owners) };
         Ok(())
     }
 
@@ -372,6 +388,7 @@ impl Drop for AddedMemory {
             self.range.start(),
             self.range.last()
         );
-        // The group reference is deliberately leaked: the group still has this memory.
+        // The references are deliberately leaked: the group and the region still have this
+        // memory.
     }
 }

@@ -5,28 +5,41 @@
 //! C header: [`include/linux/virtio_config.h`](srctree/include/linux/virtio_config.h)
 
 use super::Device;
+use core::marker::PhantomData;
 
-/// Reads fields of a device's configuration space.
+/// Reads fields of a device's configuration space, laid out as `C` (typically the device's
+/// UAPI config structure, e.g. `uapi::virtio_mem_config`).
 ///
 /// Only handed out by [`Device::read_config`], which repeats the reads if the device changed its
 /// configuration meanwhile, so that a set of fields read together is consistent.
 ///
-/// Every read uses an access of the field's natural size, as the virtio specification requires.
-/// A read beyond the configuration space the transport exposes returns whatever the transport
-/// returns for it (all ones or zeroes); it is never undefined behaviour. Drivers must still
+/// Every read uses an access of the field's natural size, as the virtio specification requires,
+/// and must lie within `C`: a read outside it is a driver bug, which WARNs and returns zeroes
+/// instead of reaching the transport (whose own range check is a `BUG_ON`). Drivers must still
 /// validate every value: the device is not trusted.
-pub struct ConfigReader<'a> {
+pub struct ConfigReader<'a, C> {
     dev: &'a Device,
+    _layout: PhantomData<C>,
 }
 
-impl<'a> ConfigReader<'a> {
+impl<'a, C> ConfigReader<'a, C> {
     pub(super) fn new(dev: &'a Device) -> Self {
-        Self { dev }
+        Self {
+            dev,
+            _layout: PhantomData,
+        }
     }
 
     /// Reads `N` bytes at `offset` with one access of that size.
     fn raw<const N: usize>(&self, offset: u32) -> [u8; N] {
         let mut buf = [0u8; N];
+        let inside = usize::try_from(offset)
+            .ok()
+            .and_then(|o| o.checked_add(N))
+            .is_some_and(|end| end <= core::mem::size_of::<C>());
+        if crate::warn_on!(!inside) {
+            return buf;
+        }
         if let Some(get) = self.dev.ops().get {
             // CAST: `N` is 1, 2, 4 or 8 (see the callers), which fits `u32`.
             let len = N as u32;

@@ -6,8 +6,16 @@
 //! [`Virtqueue::add`] moves it to the device; the driver cannot touch it until the device
 //! returns it through [`Virtqueue::get_buf`] (or [`Virtqueue::exec`]), which moves it back.
 //! Every queue carries buffers of exactly one type, fixed when it is taken from its set with
-//! [`Virtqueues::take`], so a returned buffer always has the type it was added with. Buffers
-//! the device never returned are freed, with their real type, after the device is reset.
+//! [`Virtqueues::take`], so a returned buffer always has the type it was added with.
+//!
+//! The queues belong to the device's binding: when the device is unbound (after the driver's
+//! `unbind`) or frozen (after a successful `freeze`), the bus abstraction resets the device and
+//! *revokes* the set. Buffers the device never returned are freed with their real type, the
+//! queues are deleted, waiters in [`Virtqueue::exec`] wake up, and every later operation fails
+//! with `ENODEV`. Handles that outlive the binding are therefore harmless.
+//!
+//! Queue operations serialize with revocation through a mutex, so they may sleep: use them from
+//! process context only.
 //!
 //! C header: [`include/linux/virtio.h`](srctree/include/linux/virtio.h)
 
@@ -18,7 +26,7 @@ use crate::{
     device,
     error::to_result,
     new_condvar,
-    new_spinlock,
+    new_mutex,
     new_spinlock_irq,
     prelude::*,
     str::CStr,
@@ -26,7 +34,8 @@ use crate::{
         aref::ARef,
         Arc,
         CondVar,
-        SpinLock,
+        CondVarTimeoutResult,
+        Mutex,
         SpinLockIrq, //
     },
     transmute::{
@@ -43,11 +52,6 @@ use core::{
 
 /// Most virtqueues one device may have through this abstraction.
 pub const MAX_QUEUES: usize = 64;
-
-/// Status bits after which the device needs a reset before its queues can be deleted.
-const STATUS_ACTIVE: u8 = (bindings::VIRTIO_CONFIG_S_DRIVER
-    | bindings::VIRTIO_CONFIG_S_DRIVER_OK
-    | bindings::VIRTIO_CONFIG_S_FEATURES_OK) as u8;
 
 /// A buffer that can be handed to a device: a device-readable part and a device-writable part.
 ///
@@ -128,28 +132,50 @@ unsafe fn drop_boxed<M: Message>(p: *mut c_void) {
     drop(unsafe { KBox::<M>::from_raw(p.cast()) });
 }
 
+/// Whether the queues are usable, and how to free each queue's buffers.
+struct Live {
+    /// `false` once the set is revoked: the queues are deleted.
+    alive: bool,
+    /// Per queue, how to free its buffers; `None` while the queue has not been taken.
+    drops: KVec<Option<DropFn>>,
+}
+
+/// Used-buffer notifications, and revocation, for waiters.
+struct Used {
+    /// One bit per queue: the device used buffers since the bit was last cleared.
+    bits: u64,
+    revoked: bool,
+}
+
+/// What [`Virtqueues::wait_used`] saw.
+enum Wait {
+    Used,
+    Timeout,
+    Signal,
+    Revoked,
+}
+
 /// The set of virtqueues of one device.
 ///
 /// Created by [`Device::find_vqs`](super::Device::find_vqs). Each queue is taken once, with the
-/// message type it carries, by [`Virtqueues::take`]. When the set and every queue taken from it
-/// are dropped, the device is reset (so it stops using buffers and raising callbacks), buffers it
-/// never returned are freed, and the virtqueues are deleted.
+/// message type it carries, by [`Virtqueues::take`]. The set is revoked when the device is
+/// unbound or frozen (see the [module documentation](self)).
 ///
 /// # Invariants
 ///
-/// - `vqs` holds the virtqueues created by `find_vqs` for `dev`; they live until `drop`.
-/// - While the set exists, `dev`'s `priv` pointer points to it; nothing else uses `priv`.
-#[pin_data(PinnedDrop)]
+/// - While `live.alive`, `vqs` holds the live virtqueues created by `find_vqs` for `dev`, and
+///   `dev`'s `priv` holds one strong reference to the set (from `Arc::into_raw`).
+/// - Once revoked, the queues are deleted and `priv` no longer refers to the set.
+#[pin_data]
 pub struct Virtqueues {
     dev: ARef<Device>,
     vqs: KVec<*mut bindings::virtqueue>,
     handlers: KVec<Option<Arc<dyn VqHandler>>>,
-    /// Per queue, how to free its buffers; `None` while the queue has not been taken.
+    /// Serializes queue operations with revocation.
     #[pin]
-    taken: SpinLock<KVec<Option<DropFn>>>,
-    /// One bit per queue: the device used buffers since the bit was last cleared.
+    live: Mutex<Live>,
     #[pin]
-    used: SpinLockIrq<u64>,
+    used: SpinLockIrq<Used>,
     #[pin]
     used_cv: CondVar,
 }
@@ -169,8 +195,12 @@ impl Virtqueues {
         }
         let raw = dev.as_raw();
         // SAFETY: `raw` is a valid `struct virtio_device`; we are in a bus callback, so nothing
-        // else changes `priv` concurrently.
-        if !unsafe { (*raw).priv_ }.is_null() {
+        // else changes its queue list or `priv` concurrently.
+        let has_vqs = unsafe {
+            let head = &raw mut (*raw).vqs;
+            !core::ptr::eq((*head).next, head) || !(*raw).priv_.is_null()
+        };
+        if has_vqs {
             // The device already has queues.
             return Err(EBUSY);
         }
@@ -214,8 +244,20 @@ impl Virtqueues {
                 dev: dev_ref,
                 vqs,
                 handlers,
-                taken <- new_spinlock!(taken, "virtio_vqs_taken"),
-                used <- new_spinlock_irq!(0, "virtio_vqs_used"),
+                live <- new_mutex!(
+                    Live {
+                        alive: true,
+                        drops: taken,
+                    },
+                    "virtio_vqs_live"
+                ),
+                used <- new_spinlock_irq!(
+                    Used {
+                        bits: 0,
+                        revoked: false,
+                    },
+                    "virtio_vqs_used"
+                ),
                 used_cv <- new_condvar!("virtio_vqs_used"),
             }),
             GFP_KERNEL,
@@ -231,10 +273,11 @@ impl Virtqueues {
             }
         };
 
-        // INVARIANT: From here until `drop`, `priv` points to the set. Callbacks that ran before
-        // found `priv` NULL and ignored the notification; the device is not ready yet.
+        // INVARIANT: Until the set is revoked, `priv` owns one reference to it. Callbacks that
+        // ran before found `priv` NULL and ignored the notification; the device is not ready.
+        let owned = Arc::into_raw(set.clone());
         // SAFETY: `raw` is valid; the write is paired with the `read_volatile` in `vq_callback`.
-        unsafe { ptr::write_volatile(&raw mut (*raw).priv_, Arc::as_ptr(&set).cast_mut().cast()) };
+        unsafe { ptr::write_volatile(&raw mut (*raw).priv_, owned.cast_mut().cast()) };
         Ok(set)
     }
 
@@ -255,13 +298,17 @@ impl Virtqueues {
     pub fn take<M: Message>(set: &Arc<Self>, index: usize) -> Result<Virtqueue<M>> {
         let vq = *set.vqs.get(index).ok_or(EINVAL)?;
         {
-            let mut taken = set.taken.lock();
-            let slot = taken.get_mut(index).ok_or(EINVAL)?;
+            let mut live = set.live.lock();
+            if !live.alive {
+                return Err(ENODEV);
+            }
+            let slot = live.drops.get_mut(index).ok_or(EINVAL)?;
             if slot.is_some() {
                 return Err(EBUSY);
             }
             *slot = Some(drop_boxed::<M> as DropFn);
         }
+        // INVARIANT: `vq` is queue `index` of `set`, taken once, for messages of type `M`.
         Ok(Virtqueue {
             set: set.clone(),
             index,
@@ -272,7 +319,7 @@ impl Virtqueues {
 
     fn mark_used(&self, index: usize) {
         if index < MAX_QUEUES {
-            *self.used.lock() |= 1 << index;
+            self.used.lock().bits |= 1 << index;
             self.used_cv.notify_all();
         }
         if let Some(Some(h)) = self.handlers.get(index) {
@@ -280,53 +327,73 @@ impl Virtqueues {
         }
     }
 
-    /// Sleeps until the device used buffers of queue `index` since the last call.
-    fn wait_used(&self, index: usize) {
+    /// Sleeps until the device used buffers of queue `index` since the last call, the set is
+    /// revoked, a signal arrives, or `timeout` passes.
+    fn wait_used(&self, index: usize, timeout: crate::time::Jiffies) -> Wait {
         let bit = 1u64 << index;
         let mut used = self.used.lock();
-        while *used & bit == 0 {
-            self.used_cv.wait(&mut used);
-        }
-        *used &= !bit;
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for Virtqueues {
-    fn drop(self: Pin<&mut Self>) {
-        let raw = self.dev.as_raw();
-        // Stop the device first: afterwards it touches no buffer and, as the reset synchronizes
-        // with callbacks, no callback runs any more. The bus `remove` path may have reset it
-        // already.
-        if self.dev.status() & STATUS_ACTIVE != 0 {
-            self.dev.reset();
-        }
-        // SAFETY: `raw` is valid; no callback runs any more (see above).
-        unsafe { ptr::write_volatile(&raw mut (*raw).priv_, ptr::null_mut()) };
-
-        let taken = self.taken.lock();
-        for (i, &vq) in self.vqs.iter().enumerate() {
-            let Some(Some(drop_fn)) = taken.get(i).copied() else {
-                continue;
-            };
-            loop {
-                // SAFETY: `vq` is a live queue of a reset device (type invariant).
-                let p = unsafe { bindings::virtqueue_detach_unused_buf(vq) };
-                if p.is_null() {
-                    break;
-                }
-                // SAFETY: Every buffer on queue `i` was added by `Virtqueue::<M>::add` from a
-                // `KBox<M>` with `drop_fn == drop_boxed::<M>`, and the device gave it up.
-                unsafe { drop_fn(p) };
+        loop {
+            if used.revoked {
+                return Wait::Revoked;
+            }
+            if used.bits & bit != 0 {
+                used.bits &= !bit;
+                return Wait::Used;
+            }
+            match self.used_cv.wait_interruptible_timeout(&mut used, timeout) {
+                CondVarTimeoutResult::Timeout => return Wait::Timeout,
+                CondVarTimeoutResult::Signal { .. } => return Wait::Signal,
+                CondVarTimeoutResult::Woken { .. } => {}
             }
         }
-        drop(taken);
+    }
 
-        if let Some(del) = self.dev.ops().del_vqs {
-            // SAFETY: The queues were created by `find_vqs` and nothing uses them any more: every
-            // `Virtqueue` holds a reference to the set, so none is left.
-            unsafe { del(raw) };
+    /// Revokes the set of `dev`, if it has one: frees the buffers the device never returned,
+    /// deletes the queues, wakes waiters, and drops the binding's reference.
+    ///
+    /// # Safety
+    ///
+    /// Called from a bus callback of `dev` (so nothing creates queues concurrently), after the
+    /// device was reset.
+    pub(super) unsafe fn revoke(dev: &Device) {
+        let raw = dev.as_raw();
+        // SAFETY: `raw` is valid; per the safety requirements nothing changes `priv` now.
+        let owned = unsafe { ptr::read_volatile(&raw const (*raw).priv_) }.cast::<Virtqueues>();
+        if owned.is_null() {
+            return;
         }
+        // SAFETY: A non-NULL `priv` owns one reference to a live set (type invariant).
+        let set = unsafe { Arc::from_raw(owned.cast_const()) };
+        {
+            let mut live = set.live.lock();
+            live.alive = false;
+            // The device is reset: it uses no buffer any more.
+            for (i, &vq) in set.vqs.iter().enumerate() {
+                let Some(Some(drop_fn)) = live.drops.get(i).copied() else {
+                    continue;
+                };
+                loop {
+                    // SAFETY: `vq` is a live queue of a reset device (type invariant).
+                    let p = unsafe { bindings::virtqueue_detach_unused_buf(vq) };
+                    if p.is_null() {
+                        break;
+                    }
+                    // SAFETY: Every buffer on queue `i` was added by `Virtqueue::<M>::add` from a
+                    // `KBox<M>` with `drop_fn == drop_boxed::<M>`, and the device gave it up.
+                    unsafe { drop_fn(p) };
+                }
+            }
+            if let Some(del) = set.dev.ops().del_vqs {
+                // SAFETY: The queues were created by `find_vqs`; queue operations are excluded by
+                // `live`, and no callback runs once `del_vqs` freed the interrupts.
+                unsafe { del(raw) };
+            }
+            // INVARIANT: Revoked: the queues are deleted and `priv` is cleared.
+            // SAFETY: `raw` is valid.
+            unsafe { ptr::write_volatile(&raw mut (*raw).priv_, ptr::null_mut()) };
+        }
+        set.used.lock().revoked = true;
+        set.used_cv.notify_all();
     }
 }
 
@@ -343,9 +410,9 @@ unsafe extern "C" fn vq_callback(vq: *mut bindings::virtqueue) {
     if set.is_null() {
         return;
     }
-    // SAFETY: While `priv` is non-NULL it points to a live set (type invariant of
-    // `Virtqueues`); `drop` resets the device, which waits for running callbacks, before the set
-    // goes away.
+    // SAFETY: While `priv` is non-NULL it owns a reference to the set (type invariant of
+    // `Virtqueues`). Revocation clears it only after `del_vqs` freed the interrupts, so no
+    // callback runs afterwards.
     let set = unsafe { &*set };
     // CAST: `index` is below the number of queues, at most `MAX_QUEUES`.
     set.mark_used(index as usize);
@@ -371,9 +438,39 @@ unsafe impl<M: Message> Send for Virtqueue<M> {}
 unsafe impl<M: Message> Sync for Virtqueue<M> {}
 
 impl<M: Message> Virtqueue<M> {
+    /// Runs `op` on the raw queue unless the set was revoked.
+    fn with_vq<R>(&mut self, op: impl FnOnce(*mut bindings::virtqueue) -> R) -> Result<R> {
+        let live = self.set.live.lock();
+        if !live.alive {
+            return Err(ENODEV);
+        }
+        // The queue is live while `live` is held (type invariant of `Virtqueues`).
+        Ok(op(self.vq))
+    }
+
+    /// Reads the device's configuration space (see [`Device::read_config`]), as long as the
+    /// queues are not revoked: unlike the device itself, a queue handle may be kept by work that
+    /// runs outside the bus callbacks. `ENODEV` once revoked.
+    ///
+    /// [`Device::read_config`]: super::Device::read_config
+    pub fn read_config<C, R>(
+        &mut self,
+        read: impl FnMut(&super::ConfigReader<'_, C>) -> R,
+    ) -> Result<R> {
+        let live = self.set.live.lock();
+        if !live.alive {
+            return Err(ENODEV);
+        }
+        // The device is bound while the queues are live: revocation happens in its unbind.
+        let value = self.set.dev.read_config_unchecked(read);
+        drop(live);
+        Ok(value)
+    }
+
     /// Hands `msg` to the device; it comes back from [`Virtqueue::get_buf`] once the device
     /// used it. On failure (`ENOSPC` when the ring is full, `EIO` if the device is broken,
-    /// `EINVAL` for an empty message) the message is returned with the error.
+    /// `ENODEV` once the queues are revoked, `EINVAL` for an empty message) the message is
+    /// returned with the error.
     ///
     /// The device is not notified until [`Virtqueue::kick`].
     pub fn add(&mut self, mut msg: KBox<M>, flags: Flags) -> Result<(), (Error, KBox<M>)> {
@@ -401,37 +498,45 @@ impl<M: Message> Virtqueue<M> {
         }
 
         let data = KBox::into_raw(msg);
-        // SAFETY: `self.vq` is live (type invariant), calls on it are serialized by `&mut self`;
-        // `sgs` holds `out + in` initialized entries; `data` is non-NULL and identifies the
-        // buffer. The scatterlists may go out of scope once the buffer is in the ring.
-        let ret = unsafe {
-            bindings::virtqueue_add_sgs(
-                self.vq,
-                sgs.as_mut_ptr(),
-                u32::from(out_len != 0),
-                u32::from(in_len != 0),
-                data.cast(),
-                flags.as_raw(),
-            )
-        };
-        if ret < 0 {
+        let ret = self.with_vq(|vq| {
+            // SAFETY: `vq` is live and calls on it are serialized (`with_vq` and `&mut self`);
+            // `sgs` holds `out + in` initialized entries; `data` is non-NULL and identifies the
+            // buffer. The scatterlists may go out of scope once the buffer is in the ring.
+            unsafe {
+                bindings::virtqueue_add_sgs(
+                    vq,
+                    sgs.as_mut_ptr(),
+                    u32::from(out_len != 0),
+                    u32::from(in_len != 0),
+                    data.cast(),
+                    flags.as_raw(),
+                )
+            }
+        });
+        match ret {
+            Ok(0) => Ok(()),
             // SAFETY: The queue did not take the buffer, so we own it again.
-            return Err((Error::from_errno(ret), unsafe { KBox::from_raw(data) }));
+            Ok(e) => Err((Error::from_errno(e), unsafe { KBox::from_raw(data) })),
+            // SAFETY: As above.
+            Err(e) => Err((e, unsafe { KBox::from_raw(data) })),
         }
-        Ok(())
     }
 
-    /// Notifies the device of added buffers. Returns `false` if the device is broken.
+    /// Notifies the device of added buffers. Returns `false` if the device is broken or the
+    /// queues are revoked.
     pub fn kick(&mut self) -> bool {
-        // SAFETY: `self.vq` is live; calls are serialized by `&mut self`.
-        unsafe { bindings::virtqueue_kick(self.vq) }
+        // SAFETY: `vq` is live; calls on it are serialized.
+        self.with_vq(|vq| unsafe { bindings::virtqueue_kick(vq) })
+            .unwrap_or(false)
     }
 
     /// Takes back a buffer the device used, with the number of bytes it wrote.
     pub fn get_buf(&mut self) -> Option<(KBox<M>, u32)> {
         let mut len = 0u32;
-        // SAFETY: `self.vq` is live; calls are serialized by `&mut self`.
-        let p = unsafe { bindings::virtqueue_get_buf(self.vq, &mut len) };
+        // SAFETY: `vq` is live; calls on it are serialized.
+        let p = self
+            .with_vq(|vq| unsafe { bindings::virtqueue_get_buf(vq, &mut len) })
+            .ok()?;
         if p.is_null() {
             return None;
         }
@@ -444,47 +549,69 @@ impl<M: Message> Virtqueue<M> {
     /// Enables used-buffer callbacks. Returns `false` if buffers are pending already, in which
     /// case the caller should process them (a callback may not come for them).
     pub fn enable_cb(&mut self) -> bool {
-        // SAFETY: `self.vq` is live; calls are serialized by `&mut self`.
-        unsafe { bindings::virtqueue_enable_cb(self.vq) }
+        // SAFETY: `vq` is live; calls on it are serialized.
+        self.with_vq(|vq| unsafe { bindings::virtqueue_enable_cb(vq) })
+            .unwrap_or(true)
     }
 
     /// Disables used-buffer callbacks (a hint: some may still arrive).
     pub fn disable_cb(&mut self) {
-        // SAFETY: `self.vq` is live; calls are serialized by `&mut self`.
-        unsafe { bindings::virtqueue_disable_cb(self.vq) }
+        // SAFETY: `vq` is live; calls on it are serialized.
+        let _ = self.with_vq(|vq| unsafe { bindings::virtqueue_disable_cb(vq) });
     }
 
-    /// Whether the device is broken: it will not use buffers any more.
-    pub fn is_broken(&self) -> bool {
-        // SAFETY: `self.vq` is live.
-        unsafe { bindings::virtqueue_is_broken(self.vq) }
+    /// Whether the device is broken (or the queues revoked): it will not use buffers any more.
+    pub fn is_broken(&mut self) -> bool {
+        // SAFETY: `vq` is live.
+        self.with_vq(|vq| unsafe { bindings::virtqueue_is_broken(vq) })
+            .unwrap_or(true)
     }
 
-    /// The ring size.
-    pub fn size(&self) -> u32 {
-        // SAFETY: `self.vq` is live.
-        unsafe { bindings::virtqueue_get_vring_size(self.vq) }
+    /// The ring size, 0 once the queues are revoked.
+    pub fn size(&mut self) -> u32 {
+        // SAFETY: `vq` is live.
+        self.with_vq(|vq| unsafe { bindings::virtqueue_get_vring_size(vq) })
+            .unwrap_or(0)
     }
 
-    /// Sends `msg` and sleeps until the device returns a buffer, which is returned with the
-    /// number of bytes the device wrote.
+    /// Sends `msg` and sleeps until the device returns it, with the number of bytes the device
+    /// wrote.
     ///
-    /// This is the one-request-in-flight protocol of devices like virtio-mem. It may sleep, so
-    /// call it from process context only, and do not mix it with [`Virtqueue::add`] on the same
-    /// queue. Fails with `EIO` if the device is (or becomes) broken.
+    /// This is the one-request-in-flight protocol of devices like virtio-mem; do not mix it
+    /// with [`Virtqueue::add`] on the same queue. Process context only. Fails with `EIO` if the
+    /// device is or becomes broken, `ENODEV` if the queues are revoked meanwhile (the device was
+    /// unbound or frozen), and `EINTR` if the caller gets a signal; the request then stays with
+    /// the device, and its buffer is freed when it comes back or at revocation.
     pub fn exec(&mut self, msg: KBox<M>) -> Result<(KBox<M>, u32)> {
+        let mine = ptr::from_ref::<M>(&msg).addr();
         self.add(msg, GFP_KERNEL).map_err(|(e, _msg)| e)?;
         if !self.kick() {
             return Err(EIO);
         }
         loop {
-            if let Some(done) = self.get_buf() {
-                return Ok(done);
+            while let Some((buf, len)) = self.get_buf() {
+                if ptr::from_ref::<M>(&buf).addr() == mine {
+                    return Ok((buf, len));
+                }
+                // The answer to an earlier, interrupted request: nobody waits for it any more.
+                drop(buf);
             }
             if self.is_broken() {
-                return Err(EIO);
+                return Err(if self.set.live.lock().alive {
+                    EIO
+                } else {
+                    ENODEV
+                });
             }
-            self.set.wait_used(self.index);
+            // Wake up now and then to notice a device that broke without telling.
+            match self
+                .set
+                .wait_used(self.index, crate::time::msecs_to_jiffies(1000))
+            {
+                Wait::Used | Wait::Timeout => {}
+                Wait::Signal => return Err(EINTR),
+                Wait::Revoked => return Err(ENODEV),
+            }
         }
     }
 }

@@ -96,10 +96,14 @@ impl OnlineChunk {
 
     /// Onlines the pages: they go to the page allocator (`generic_online_page()`).
     ///
-    /// The pages must be backed by accessible memory: this is what the safety contract of
-    /// [`add_driver_managed`](super::add_driver_managed) promises for pages its caller passes on.
-    pub fn online(self) {
-        // SAFETY: By the type invariant these pages are being onlined and are ours.
+    /// # Safety
+    ///
+    /// The memory behind the pages must be accessible, for as long as it stays online: this is
+    /// what the caller of [`add_driver_managed`](super::add_driver_managed) promised for the
+    /// pages it passes on.
+    pub unsafe fn online(self) {
+        // SAFETY: By the type invariant these pages are being onlined and are ours; the caller
+        // guarantees they are accessible.
         unsafe { bindings::generic_online_page(bindings::pfn_to_page(self.pfn), self.order) };
     }
 
@@ -121,9 +125,10 @@ pub trait OnlinePageHandler: Send + Sync {
 
     /// Onlines `chunk`, keeps it offline, or splits it and does either with its parts.
     ///
-    /// Called in process context with the device hotplug and memory hotplug locks held (it must
-    /// not add, remove, online or offline memory). May be called shortly after the handler's
-    /// registration was dropped, by an onlining that found it just before.
+    /// Called in process context with the device hotplug and memory hotplug locks held: it must
+    /// not add, remove, online or offline memory, nor create or drop a [`HandlerRegistration`]
+    /// (that waits for those locks). Once the handler's registration is dropped, it is not
+    /// called any more.
     fn online_pages(&self, chunk: OnlineChunk);
 }
 
@@ -191,11 +196,16 @@ unsafe extern "C" fn online_page_cb(page: *mut bindings::page, order: c_uint) {
     // INVARIANT: The core hands us the chunk; it is passed on exactly once.
     match handler {
         Some(h) => h.online_pages(chunk),
-        None => chunk.online(),
+        // SAFETY: Memory no handler owns is onlined as the kernel would without us; whoever
+        // added it vouched for it.
+        None => unsafe { chunk.online() },
     }
 }
 
 /// A registered [`OnlinePageHandler`]; unregistered when dropped.
+///
+/// Creating and dropping it waits for memory onlining in progress: never do either from a
+/// memory notifier, from an online-page handler, or while holding a lock a handler takes.
 ///
 /// # Invariants
 ///
@@ -262,6 +272,15 @@ impl Drop for HandlerRegistration {
             let ret = unsafe { bindings::restore_online_page_callback(Some(online_page_cb)) };
             if ret != 0 {
                 pr_warn!("online page callback not restored: error {}\n", ret);
+            }
+        } else {
+            // Wait for onlining in progress, which may still run our handler: afterwards it is
+            // no longer in the list, so no onlining can find it.
+            // SAFETY: `get_online_mems()` waits for the memory hotplug write side, which every
+            // onlining holds; we hold no lock it needs.
+            unsafe {
+                bindings::get_online_mems();
+                bindings::put_online_mems();
             }
         }
     }

@@ -34,6 +34,13 @@ use crate::{
 /// A page frame number.
 pub type Pfn = usize;
 
+/// The number of pages in a pageblock, the unit of page mobility grouping and of
+/// `alloc_contig_range()` isolation.
+pub fn pageblock_pages() -> usize {
+    // SAFETY: No preconditions.
+    unsafe { bindings::pageblock_nr_pages() }
+}
+
 /// Whether the page at `pfn` is in `ZONE_MOVABLE`.
 ///
 /// # Safety
@@ -210,9 +217,13 @@ impl OfflinePages {
         self.never_onlined
     }
 
-    /// Gives the pages to the page allocator and counts them as managed memory again. The
-    /// memory behind them must be plugged (accessible) again.
-    pub fn online(self) {
+    /// Gives the pages to the page allocator and counts them as managed memory again.
+    ///
+    /// # Safety
+    ///
+    /// The memory behind the pages must be accessible again (plugged), and their memory block
+    /// must be online, i.e. the value was not left behind by an offlining that it missed.
+    pub unsafe fn online(self) {
         let this = core::mem::ManuallyDrop::new(self);
         if this.refs_dropped {
             // Their block is going offline: taking them back now would confuse it. The block's
@@ -251,8 +262,12 @@ impl OfflinePages {
     }
 
     /// Their memory block is going offline: drops the pages' references, so that offlining
-    /// treats them like free pages. Call it from the memory notifier on `GoingOffline`.
-    pub fn going_offline(&mut self) {
+    /// treats them like free pages.
+    ///
+    /// # Safety
+    ///
+    /// Must be called from a memory notifier handling `GoingOffline` for the block of the pages.
+    pub unsafe fn going_offline(&mut self) {
         if self.refs_dropped {
             return;
         }
@@ -267,9 +282,13 @@ impl OfflinePages {
         self.refs_dropped = true;
     }
 
-    /// Offlining of their block was cancelled: takes the references back. Call it from the
-    /// memory notifier on `CancelOffline`.
-    pub fn cancel_offline(&mut self) {
+    /// Offlining of their block was cancelled: takes the references back.
+    ///
+    /// # Safety
+    ///
+    /// Must be called from a memory notifier handling `CancelOffline` for the block of the
+    /// pages, for the same offlining that [`OfflinePages::going_offline`] was called for.
+    pub unsafe fn cancel_offline(&mut self) {
         if !self.refs_dropped {
             return;
         }
@@ -281,7 +300,7 @@ impl OfflinePages {
     }
 
     /// Their memory block is offline now: the pages no longer exist as such, and the value is
-    /// consumed. Call it from the memory notifier on `Offline`.
+    /// consumed. Call it from the memory notifier on `Offline`; it touches no page.
     pub fn offlined(self) {
         core::mem::forget(self);
     }
