@@ -9,9 +9,9 @@
 #   make shell       interactive guest shell (drive it with scripts/vmctl)
 
 #
-# DRIVER=c|rust selects the driver for demo (default: rust once it exists).
+# DRIVER=c|rust selects the driver for demo (default: rust, our driver).
 
-DRIVER ?= c
+DRIVER ?= rust
 
 .PHONY: demo check kernel initramfs shell help
 

@@ -1,0 +1,53 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# scenario: the Rust virtio-mem driver's debugfs status, bbm_block_size, and reload
+# qemu: --vmem id=vm0,size=4G
+# drivers: rust
+# timeout: 300
+. /tests/lib.sh
+
+ST=/sys/kernel/debug/virtio_mem_rs.virtio0/status
+field() { sed -n "s/^$1: //p" $ST; }
+
+echo online_movable > $MEMDIR/auto_online_blocks
+check "modprobe virtio_mem_rs" modprobe virtio_mem_rs
+check "status file exists" [ -r $ST ]
+check_eq "mode is bbm" bbm "$(field mode)"
+check_eq "big block is one memory block" "0x$(cat $MEMDIR/block_size_bytes)" "$(field big_block_size)"
+check_eq "region matches the device" "0x100000000 0x100000000" "$(field region)"
+check_eq "nothing requested" 0 "$(field requested_size)"
+
+hostcmd resize vm0 "$(mib 512)" >/dev/null
+hostcmd wait-size vm0 "$(mib 512)" 60 >/dev/null || not_ok "device plugged 512 MiB"
+wait_for 10 '[ "$(field blocks_added)" = 4 ]'
+check_eq "four big blocks added" 4 "$(field blocks_added)"
+check_eq "driver plugged size" "$(mib 512)" "$(field plugged_size)"
+check_eq "requested size" "$(mib 512)" "$(field requested_size)"
+check_eq "all of it online (auto-online)" 0 "$(field offline_size)"
+check_eq "four plug requests, none failed" "4 failed 0" "$(field requests_plug)"
+check_eq "no error" 0 "$(field last_error)"
+check_eq "not broken" false "$(field broken)"
+
+hostcmd resize vm0 0 >/dev/null
+hostcmd wait-size vm0 0 60 >/dev/null || not_ok "device unplugged to 0"
+wait_for 10 '[ "$(field blocks_added)" = 0 ]'
+check_eq "unplugging online memory counts migrated bytes" "$(mib 512)" "$(field migrated_size)"
+check_eq "four unplug requests" "4 failed 0" "$(field requests_unplug)"
+check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
+check "status file is gone" [ ! -e $ST ]
+
+# A bad bbm_block_size is ignored with a warning; a good one is used.
+check "modprobe virtio_mem_rs bbm_block_size=3" modprobe virtio_mem_rs bbm_block_size=3
+check "the bad value was reported" sh -c "dmesg | grep -q 'bbm_block_size=0x3 ignored'"
+check_eq "...and the default big block used" "0x$(cat $MEMDIR/block_size_bytes)" "$(field big_block_size)"
+check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
+check "modprobe virtio_mem_rs bbm_block_size=1G" modprobe virtio_mem_rs bbm_block_size=$(gib 1)
+check_eq "big block is 1 GiB" 0x40000000 "$(field big_block_size)"
+hostcmd resize vm0 "$(gib 1)" >/dev/null
+t=$(hostcmd wait-size vm0 "$(gib 1)" 60) && ok "1 GiB plugged as one big block (${t} s)" || not_ok "1 GiB plugged"
+wait_for 10 '[ "$(field blocks_added)" = 1 ]'
+check_eq "one big block added" 1 "$(field blocks_added)"
+hostcmd resize vm0 0 >/dev/null
+hostcmd wait-size vm0 0 60 >/dev/null && ok "unplugged again" || not_ok "unplugged again"
+check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
+ktap_finish
