@@ -2,10 +2,12 @@
 
 //! The device state and the worker that plugs and unplugs memory.
 //!
-//! Memory is handled in big blocks (Big Block Mode): a big block is at least a memory block and
-//! at least a device block. Plugging asks the device for a whole big block and adds it to the
-//! kernel; unplugging removes a whole big block (offlining it first if it is online) and then
-//! asks the device to unplug it. Sub-Block Mode is not implemented yet.
+//! The mode is chosen as in the C driver. In Sub-Block Mode (see [`crate::sbm`]), used when a
+//! subblock (at least a device block and a pageblock) is smaller than a memory block, memory
+//! blocks are added whole and plugged in subblocks. Otherwise, in Big Block Mode, a big block is
+//! at least a memory block and a device block: plugging asks the device for a whole big block
+//! and adds it; unplugging removes it (offlining it first if it is online) and then asks the
+//! device to unplug it.
 //!
 //! Lock order: `state` is taken by the worker, debugfs and teardown only. Memory notifier
 //! callbacks, which run while the worker adds or removes memory with `state` held, use atomics
@@ -22,6 +24,7 @@ use crate::{
         Sizes, //
     },
     protocol::Link,
+    sbm::{Geometry, Mb},
 };
 use core::{
     mem::offset_of,
@@ -115,9 +118,14 @@ pub(crate) struct VirtioMem {
     pub(crate) bb_size: NonZeroU64,
     /// Address of big block 0.
     pub(crate) first_bb: u64,
+    /// Sub-Block Mode geometry; `None` in Big Block Mode.
+    pub(crate) sbm: Option<Geometry>,
+    /// Sub-Block Mode memory blocks (empty in Big Block Mode).
+    #[pin]
+    pub(crate) mbs: Mutex<KVec<Mb>>,
     pub(crate) nid: i32,
-    region: Arc<SystemRamRegion>,
-    group: Arc<MemoryGroup>,
+    pub(crate) region: Arc<SystemRamRegion>,
+    pub(crate) group: Arc<MemoryGroup>,
     #[pin]
     pub(crate) state: Mutex<State>,
     #[pin]
@@ -191,7 +199,11 @@ pub(crate) fn parse_raw(c: &virtio::ConfigReader<'_, Cfg>) -> RawConfig {
 
 impl VirtioMem {
     /// Validates the device and sets it up; the worker then plugs what is requested.
-    pub(crate) fn new(vdev: &virtio::Device<Core<'_>>, bbm_block_size: u64) -> Result<Arc<Self>> {
+    pub(crate) fn new(
+        vdev: &virtio::Device<Core<'_>>,
+        bbm_block_size: u64,
+        force_bbm: bool,
+    ) -> Result<Arc<Self>> {
         let raw = vdev.read_config(parse_raw);
         let limits = Limits {
             pluggable: hotplug::pluggable_range(true).map(|r| (r.start(), r.last())),
@@ -213,6 +225,35 @@ impl VirtioMem {
             );
         }
 
+        let mb_size = NonZeroU64::new(hotplug::block_size()).ok_or(EINVAL)?;
+        // CAST: Page counts and sizes fit `u64`.
+        let pageblock = (pages::pageblock_pages() * PAGE_SIZE) as u64;
+        let sb_size = layout.block_size.get().max(pageblock);
+        let (sbm, mbs) = if sb_size < mb_size.get() && !force_bbm {
+            let sb_size = NonZeroU64::new(sb_size).ok_or(EINVAL)?;
+            let first_mb = align_up(layout.usable_start, mb_size).ok_or(EINVAL)?;
+            let end_mb = layout.usable_end / mb_size * mb_size.get();
+            if first_mb >= end_mb {
+                dev_err!(vdev, "refusing device: no whole memory block fits\n");
+                return Err(EINVAL);
+            }
+            let nr = usize::try_from((end_mb - first_mb) / mb_size)?;
+            let sbs_per_mb = usize::try_from(mb_size.get() / sb_size)?;
+            let mut mbs = KVec::with_capacity(nr, GFP_KERNEL)?;
+            for _ in 0..nr {
+                mbs.push(Mb::new(sbs_per_mb)?, GFP_KERNEL)?;
+            }
+            let g = Geometry {
+                sb_size,
+                sbs_per_mb,
+                mb_size,
+                first_mb,
+            };
+            (Some(g), mbs)
+        } else {
+            (None, KVec::new())
+        };
+
         let mut bb_size = layout.block_size.get().max(hotplug::block_size());
         if bbm_block_size != 0 {
             if bbm_block_size.is_power_of_two() && bbm_block_size >= bb_size {
@@ -230,7 +271,7 @@ impl VirtioMem {
         let bb_size = NonZeroU64::new(bb_size).ok_or(EINVAL)?;
         let first_bb = align_up(layout.usable_start, bb_size).ok_or(EINVAL)?;
         let end_bb = layout.usable_end / bb_size * bb_size.get();
-        if first_bb >= end_bb {
+        if sbm.is_none() && first_bb >= end_bb {
             dev_err!(
                 vdev,
                 "refusing device: no whole big block of {:#x} fits\n",
@@ -238,7 +279,11 @@ impl VirtioMem {
             );
             return Err(EINVAL);
         }
-        let nr_bbs = usize::try_from((end_bb - first_bb) / bb_size)?;
+        let nr_bbs = if sbm.is_some() {
+            0
+        } else {
+            usize::try_from((end_bb - first_bb) / bb_size)?
+        };
 
         let nid = if vdev.has_feature(uapi::VIRTIO_MEM_F_ACPI_PXM) {
             match hotplug::node_of_pxm(raw.node_id.into()) {
@@ -260,7 +305,13 @@ impl VirtioMem {
         dev_info!(vdev, "region size: {:#x}\n", layout.region_size);
         dev_info!(vdev, "device block size: {:#x}\n", layout.block_size);
         dev_info!(vdev, "nid: {}\n", nid);
-        dev_info!(vdev, "big block size: {:#x}\n", bb_size);
+        match &sbm {
+            Some(g) => {
+                dev_info!(vdev, "memory block size: {:#x}\n", mb_size.get());
+                dev_info!(vdev, "subblock size: {:#x}\n", g.sb_size.get());
+            }
+            None => dev_info!(vdev, "big block size: {:#x}\n", bb_size),
+        }
 
         let vq = {
             let set = vdev.find_vqs(&[virtio::QueueSpec {
@@ -274,7 +325,12 @@ impl VirtioMem {
         let region = SystemRamRegion::claim(range, name).inspect_err(|_| {
             dev_warn!(vdev, "could not reserve device region\n");
         })?;
-        let group = MemoryGroup::register_dynamic(nid, bb_size.get(), RESOURCE_NAME)?;
+        let unit = if sbm.is_some() {
+            mb_size.get()
+        } else {
+            bb_size.get()
+        };
+        let group = MemoryGroup::register_dynamic(nid, unit, RESOURCE_NAME)?;
 
         let mut bbs = KVec::with_capacity(nr_bbs, GFP_KERNEL)?;
         for _ in 0..nr_bbs {
@@ -288,6 +344,8 @@ impl VirtioMem {
                 layout,
                 bb_size,
                 first_bb,
+                sbm,
+                mbs <- new_mutex!(mbs),
                 nid,
                 region,
                 group,
@@ -378,15 +436,36 @@ impl VirtioMem {
             }
             st.clamped = clamped;
             st.sizes = sizes;
-            if rc.is_ok() {
-                rc = self.unplug_leftovers(&mut st);
-            }
-            if rc.is_ok() {
-                let plugged = st.plugged_bytes(self.bb_size.get());
-                if sizes.requested > plugged {
-                    rc = self.plug(&mut st, sizes.requested - plugged);
-                } else if plugged > sizes.requested {
-                    rc = self.unplug(&mut st, plugged - sizes.requested);
+            if self.sbm.is_some() {
+                if rc.is_ok() {
+                    rc = self.sbm_unplug_leftovers();
+                }
+                if rc.is_ok() {
+                    rc = self.sbm_cleanup();
+                }
+                if rc.is_ok() {
+                    let plugged = self.sbm_plugged_bytes();
+                    if sizes.requested > plugged {
+                        rc = self.sbm_plug(sizes.requested - plugged, sizes.usable);
+                    } else if plugged > sizes.requested {
+                        rc = self.sbm_unplug(plugged - sizes.requested);
+                    }
+                }
+                if rc.is_ok() {
+                    // Blocks emptied by this run that could not be removed yet: retry later.
+                    rc = self.sbm_cleanup();
+                }
+            } else {
+                if rc.is_ok() {
+                    rc = self.unplug_leftovers(&mut st);
+                }
+                if rc.is_ok() {
+                    let plugged = st.plugged_bytes(self.bb_size.get());
+                    if sizes.requested > plugged {
+                        rc = self.plug(&mut st, sizes.requested - plugged);
+                    } else if plugged > sizes.requested {
+                        rc = self.unplug(&mut st, plugged - sizes.requested);
+                    }
                 }
             }
             match rc {
@@ -491,6 +570,15 @@ impl VirtioMem {
         Ok(())
     }
 
+    /// Bytes plugged on the device, as far as the driver knows.
+    pub(crate) fn plugged_bytes(&self, st: &State) -> u64 {
+        if self.sbm.is_some() {
+            self.sbm_plugged_bytes()
+        } else {
+            st.plugged_bytes(self.bb_size.get())
+        }
+    }
+
     /// Whether every memory block of `r` is offline. Only a hint for the order of work.
     fn is_offline(r: PhysRange) -> bool {
         let step = hotplug::block_size();
@@ -587,7 +675,7 @@ impl VirtioMem {
         workqueue::cancel_work_sync::<_, 0>(self);
         workqueue::cancel_delayed_work_sync::<_, 1>(self);
         let mut st = self.state.lock();
-        let mut still_added = 0u64;
+        let mut still_added = self.sbm_teardown();
         for id in 0..st.bbs.len() {
             let Some(r) = self.bb_range(id) else {
                 continue;
@@ -619,7 +707,7 @@ impl VirtioMem {
             // The leaked memory keeps the region and the memory group.
             dev_warn!(
                 self.vdev,
-                "device still has {} big blocks of memory added; it stays\n",
+                "device still has {} blocks of memory added; they stay\n",
                 still_added
             );
         }

@@ -16,7 +16,15 @@ use kernel::{
         Core, //
     },
     fmt,
-    mm::hotplug::notifier::Registration,
+    mm::hotplug::{
+        notifier::Registration,
+        online::{
+            HandlerRegistration,
+            OnlineChunk,
+            OnlinePageHandler, //
+        },
+        PhysRange, //
+    },
     prelude::*,
     str::CString,
     sync::{
@@ -32,9 +40,28 @@ kernel::virtio_device_table!(
     [virtio::DeviceId::new(uapi::VIRTIO_ID_MEM)]
 );
 
+/// Routes onlining of the device's memory to Sub-Block Mode.
+struct OnlineHandler(Arc<VirtioMem>);
+
+impl OnlinePageHandler for OnlineHandler {
+    fn owns(&self, range: PhysRange) -> bool {
+        let Some(g) = self.0.sbm else {
+            return false;
+        };
+        let nr = g.mb_of(range.start(), usize::MAX);
+        let end = self.0.layout.usable_end;
+        nr.is_some() && range.last() < end
+    }
+
+    fn online_pages(&self, chunk: OnlineChunk) {
+        self.0.sbm_online_pages(chunk);
+    }
+}
+
 /// The driver data of one bound device.
 #[pin_data(PinnedDrop)]
 pub(crate) struct VirtioMemDriver {
+    _online: Option<HandlerRegistration>,
     // Dropped before `vm` is torn down further: no event arrives afterwards.
     #[pin]
     notifier: Registration<Notifier>,
@@ -66,10 +93,22 @@ impl virtio::Driver for VirtioMemDriver {
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
             let bbm_block_size = crate::module_parameters::bbm_block_size.value();
-            let vm = VirtioMem::new(vdev, bbm_block_size)?;
+            let force_bbm = crate::module_parameters::force_bbm.value();
+            let vm = VirtioMem::new(vdev, bbm_block_size, force_bbm)?;
+            let online = match vm.sbm {
+                Some(_) => {
+                    let h: Arc<dyn OnlinePageHandler> =
+                        Arc::new(OnlineHandler(vm.clone()), GFP_KERNEL)?;
+                    Some(HandlerRegistration::new(h).inspect_err(|_| {
+                        dev_err!(vdev, "the online page callback is taken (C virtio_mem?)\n");
+                    })?)
+                }
+                None => None,
+            };
             let name = CString::try_from_fmt(fmt!("virtio_mem_rs.{}", vdev.as_ref().name()))?;
             let dir = debugfs::Dir::new(&name);
             Ok(try_pin_init!(Self {
+                _online: online,
                 notifier <- Registration::new(0, Notifier(vm.clone())),
                 _status <- dir.read_callback_file(
                     c"status",
@@ -91,21 +130,30 @@ impl virtio::Driver for VirtioMemDriver {
     }
 }
 
-/// The debugfs `status` file: mode, sizes, block counts, retry state, request counters.
-fn show_status(vm: &Arc<VirtioMem>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let st = vm.state.lock();
-    let (mut unused, mut plugged, mut added) = (0, 0, 0);
-    for b in st.bbs.iter() {
-        match b {
-            Bb::Unused => unused += 1,
-            Bb::Plugged => plugged += 1,
-            Bb::Added(_) => added += 1,
-        }
-    }
-    let c = &vm.link.counters;
-    writeln!(f, "mode: bbm")?;
+/// The status file in Sub-Block Mode.
+fn show_sbm(
+    vm: &VirtioMem,
+    st: &crate::device::State,
+    g: &crate::sbm::Geometry,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    writeln!(f, "mode: sbm")?;
     writeln!(f, "device_block_size: {:#x}", vm.layout.block_size)?;
-    writeln!(f, "big_block_size: {:#x}", vm.bb_size)?;
+    writeln!(f, "memory_block_size: {:#x}", g.mb_size)?;
+    writeln!(f, "subblock_size: {:#x}", g.sb_size)?;
+    show_common(vm, st, f)?;
+    let counts = vm.sbm_counts();
+    for (s, n) in crate::sbm::MbState::ALL.iter().zip(counts) {
+        writeln!(f, "blocks_{}: {}", s.name(), n)?;
+    }
+    show_counters(vm, st, f)
+}
+
+fn show_common(
+    vm: &VirtioMem,
+    st: &crate::device::State,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
     writeln!(
         f,
         "region: {:#x} {:#x}",
@@ -120,12 +168,17 @@ fn show_status(vm: &Arc<VirtioMem>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "usable_size: {}", st.sizes.usable)?;
     writeln!(f, "requested_size: {}", st.sizes.requested)?;
     writeln!(f, "device_plugged_size: {}", st.sizes.plugged)?;
-    writeln!(f, "plugged_size: {}", st.plugged_bytes(vm.bb_size.get()))?;
+    writeln!(f, "plugged_size: {}", vm.plugged_bytes(st))?;
     writeln!(f, "offline_size: {}", vm.offline_bytes.load(Relaxed))?;
-    writeln!(f, "migrated_size: {}", vm.migrated_bytes.load(Relaxed))?;
-    writeln!(f, "blocks_unused: {unused}")?;
-    writeln!(f, "blocks_plugged: {plugged}")?;
-    writeln!(f, "blocks_added: {added}")?;
+    writeln!(f, "migrated_size: {}", vm.migrated_bytes.load(Relaxed))
+}
+
+fn show_counters(
+    vm: &VirtioMem,
+    st: &crate::device::State,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    let c = &vm.link.counters;
     writeln!(f, "clamped: {}", st.clamped.any())?;
     writeln!(f, "retry_ms: {}", st.retry_ms)?;
     writeln!(f, "last_error: {}", st.last_error)?;
@@ -144,4 +197,28 @@ fn show_status(vm: &Arc<VirtioMem>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     )?;
     writeln!(f, "requests_unplug_all: {}", c.unplug_all.load(Relaxed))?;
     writeln!(f, "requests_state: {}", c.state.load(Relaxed))
+}
+
+/// The debugfs `status` file: mode, sizes, block counts, retry state, request counters.
+fn show_status(vm: &Arc<VirtioMem>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let st = vm.state.lock();
+    if let Some(g) = vm.sbm {
+        return show_sbm(vm, &st, &g, f);
+    }
+    let (mut unused, mut plugged, mut added) = (0, 0, 0);
+    for b in st.bbs.iter() {
+        match b {
+            Bb::Unused => unused += 1,
+            Bb::Plugged => plugged += 1,
+            Bb::Added(_) => added += 1,
+        }
+    }
+    writeln!(f, "mode: bbm")?;
+    writeln!(f, "device_block_size: {:#x}", vm.layout.block_size)?;
+    writeln!(f, "big_block_size: {:#x}", vm.bb_size)?;
+    show_common(vm, &st, f)?;
+    writeln!(f, "blocks_unused: {unused}")?;
+    writeln!(f, "blocks_plugged: {plugged}")?;
+    writeln!(f, "blocks_added: {added}")?;
+    show_counters(vm, &st, f)
 }

@@ -45,7 +45,7 @@ impl MemoryNotifier for Notifier {
         // The core notifies one memory block at a time; a range that straddles big blocks is
         // not memory this driver added.
         let bb = |a: u64| (a - vm.first_bb.min(a)) / vm.bb_size;
-        if !region.contains(&r) || bb(r.start()) != bb(r.last()) {
+        if !region.contains(&r) || (vm.sbm.is_none() && bb(r.start()) != bb(r.last())) {
             dev_warn!(
                 vm.vdev,
                 "unexpected memory range {:#x}+{:#x}\n",
@@ -54,10 +54,16 @@ impl MemoryNotifier for Notifier {
             );
             return NotifyResult::Veto(EINVAL);
         }
-        match event {
-            Event::GoingOnline | Event::GoingOffline if vm.removing.load(Relaxed) => {
-                NotifyResult::Veto(EBUSY)
+        if matches!(event, Event::GoingOnline | Event::GoingOffline) && vm.removing.load(Relaxed) {
+            return NotifyResult::Veto(EBUSY);
+        }
+        if vm.sbm.is_some() {
+            let res = vm.sbm_notify(event, r);
+            if !matches!(res, NotifyResult::Ok) {
+                return res;
             }
+        }
+        match event {
             Event::Online => {
                 sub_saturating(&vm.offline_bytes, r.size());
                 NotifyResult::Ok

@@ -13,6 +13,7 @@ mod device;
 mod driver;
 mod notifier;
 mod protocol;
+mod sbm;
 
 kernel::module_virtio_driver! {
     type: driver::VirtioMemDriver,
@@ -24,6 +25,10 @@ kernel::module_virtio_driver! {
         unplug_online: bool {
             default: true,
             description: "Try to unplug online memory",
+        },
+        force_bbm: bool {
+            default: false,
+            description: "Force Big Block Mode. Default is 0 (auto-selection)",
         },
         bbm_block_size: u64 {
             default: 0,

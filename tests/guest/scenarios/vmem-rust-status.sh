@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# scenario: the Rust virtio-mem driver's debugfs status, bbm_block_size, and reload
+# scenario: the Rust virtio-mem driver's debugfs status in both modes, force_bbm, bbm_block_size, reload
 # qemu: --vmem id=vm0,size=4G
 # drivers: rust
 # timeout: 300
@@ -12,7 +12,22 @@ field() { sed -n "s/^$1: //p" $ST; }
 echo online_movable > $MEMDIR/auto_online_blocks
 check "modprobe virtio_mem_rs" modprobe virtio_mem_rs
 check "status file exists" [ -r $ST ]
-check_eq "mode is bbm" bbm "$(field mode)"
+check_eq "2 MiB device blocks select Sub-Block Mode" sbm "$(field mode)"
+check_eq "subblock size" 0x200000 "$(field subblock_size)"
+hostcmd resize vm0 "$(mib 130)" >/dev/null
+hostcmd wait-size vm0 "$(mib 130)" 60 >/dev/null || not_ok "device plugged 130 MiB"
+wait_for 10 '[ "$(field blocks_movable_partial)" = 1 ]'
+check_eq "one full block online movable" 1 "$(field blocks_movable)"
+check_eq "one partial block online movable" 1 "$(field blocks_movable_partial)"
+check_eq "driver plugged size" "$(mib 130)" "$(field plugged_size)"
+hostcmd resize vm0 0 >/dev/null
+hostcmd wait-size vm0 0 60 >/dev/null || not_ok "device unplugged to 0"
+wait_for 10 '[ "$(field plugged_size)" = 0 ]'
+check_eq "nothing plugged" 0 "$(field plugged_size)"
+check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
+
+check "modprobe virtio_mem_rs force_bbm=1" modprobe virtio_mem_rs force_bbm=1
+check_eq "force_bbm selects Big Block Mode" bbm "$(field mode)"
 check_eq "big block is one memory block" "0x$(cat $MEMDIR/block_size_bytes)" "$(field big_block_size)"
 check_eq "region matches the device" "0x100000000 0x100000000" "$(field region)"
 check_eq "nothing requested" 0 "$(field requested_size)"
@@ -37,11 +52,11 @@ check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
 check "status file is gone" [ ! -e $ST ]
 
 # A bad bbm_block_size is ignored with a warning; a good one is used.
-check "modprobe virtio_mem_rs bbm_block_size=3" modprobe virtio_mem_rs bbm_block_size=3
+check "modprobe virtio_mem_rs force_bbm=1 bbm_block_size=3" modprobe virtio_mem_rs force_bbm=1 bbm_block_size=3
 check "the bad value was reported" sh -c "dmesg | grep -q 'bbm_block_size=0x3 ignored'"
 check_eq "...and the default big block used" "0x$(cat $MEMDIR/block_size_bytes)" "$(field big_block_size)"
 check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
-check "modprobe virtio_mem_rs bbm_block_size=1G" modprobe virtio_mem_rs bbm_block_size=$(gib 1)
+check "modprobe virtio_mem_rs force_bbm=1 bbm_block_size=1G" modprobe virtio_mem_rs force_bbm=1 bbm_block_size=$(gib 1)
 check_eq "big block is 1 GiB" 0x40000000 "$(field big_block_size)"
 hostcmd resize vm0 "$(gib 1)" >/dev/null
 t=$(hostcmd wait-size vm0 "$(gib 1)" 60) && ok "1 GiB plugged as one big block (${t} s)" || not_ok "1 GiB plugged"

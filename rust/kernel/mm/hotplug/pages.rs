@@ -211,6 +211,30 @@ impl OfflinePages {
         self.nr
     }
 
+    /// Splits off the first `nr` pages; both parts keep the state of the whole. Returns the
+    /// value unchanged if `nr` is 0 or not below its size.
+    pub fn split(self, nr: usize) -> Result<(Self, Self), Self> {
+        if nr == 0 || nr >= self.nr {
+            return Err(self);
+        }
+        let this = core::mem::ManuallyDrop::new(self);
+        // INVARIANT: The parts partition the pages of `self`, in the same state.
+        Ok((
+            Self {
+                pfn: this.pfn,
+                nr,
+                never_onlined: this.never_onlined,
+                refs_dropped: this.refs_dropped,
+            },
+            Self {
+                pfn: this.pfn + nr,
+                nr: this.nr - nr,
+                never_onlined: this.never_onlined,
+                refs_dropped: this.refs_dropped,
+            },
+        ))
+    }
+
     /// Whether the pages were kept back when their block was onlined, rather than allocated
     /// later.
     pub fn never_onlined(&self) -> bool {

@@ -1,0 +1,796 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Sub-Block Mode: memory blocks are added whole, but plugged and unplugged in subblocks.
+//!
+//! Each memory block of the region has a state and a bitmap of plugged subblocks. Unplugged
+//! subblocks of an online block are driver-owned [`OfflinePages`]: kept back while the block
+//! was onlined, or taken from the page allocator (migrating their users) before the subblock
+//! was unplugged.
+//!
+//! Lock order: the worker's `state` lock, then `mbs`. `mbs` is also taken by the memory
+//! notifier and the online-page handler, which run inside add and remove calls: the worker
+//! never holds `mbs` across those.
+
+use crate::device::VirtioMem;
+use core::num::NonZeroU64;
+use kernel::{
+    mm::hotplug::{
+        self,
+        online::OnlineChunk,
+        pages::{
+            self,
+            ContigRange,
+            OfflinePages, //
+        },
+        AddOptions,
+        AddedMemory,
+        PhysRange, //
+    },
+    page::PAGE_SHIFT,
+    prelude::*,
+    sync::atomic::Relaxed, //
+};
+
+/// Tries to take online memory from the page allocator: ZONE_MOVABLE is worth retrying.
+const FAKE_OFFLINE_TRIES_MOVABLE: u32 = 5;
+
+/// Added memory that may stay offline before no more is added, at least.
+const OFFLINE_THRESHOLD_MIN: u64 = 1 << 30;
+
+/// The state of a memory block, as in the C driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MbState {
+    /// Not added, nothing plugged.
+    Unused,
+    /// Not added, some subblocks plugged (adding or removing failed): to be unplugged.
+    Plugged,
+    Offline,
+    OfflinePartial,
+    Kernel,
+    KernelPartial,
+    Movable,
+    MovablePartial,
+}
+
+impl MbState {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Unused => "unused",
+            Self::Plugged => "plugged",
+            Self::Offline => "offline",
+            Self::OfflinePartial => "offline_partial",
+            Self::Kernel => "kernel",
+            Self::KernelPartial => "kernel_partial",
+            Self::Movable => "movable",
+            Self::MovablePartial => "movable_partial",
+        }
+    }
+
+    pub(crate) const ALL: [MbState; 8] = [
+        Self::Unused,
+        Self::Plugged,
+        Self::Offline,
+        Self::OfflinePartial,
+        Self::Kernel,
+        Self::KernelPartial,
+        Self::Movable,
+        Self::MovablePartial,
+    ];
+
+    fn is_online(self) -> bool {
+        matches!(
+            self,
+            Self::Kernel | Self::KernelPartial | Self::Movable | Self::MovablePartial
+        )
+    }
+
+    /// The state for an online or offline block in `zone_movable` with all or some subblocks
+    /// plugged.
+    fn of(online: bool, movable: bool, full: bool) -> Self {
+        match (online, movable, full) {
+            (false, _, true) => Self::Offline,
+            (false, _, false) => Self::OfflinePartial,
+            (true, false, true) => Self::Kernel,
+            (true, false, false) => Self::KernelPartial,
+            (true, true, true) => Self::Movable,
+            (true, true, false) => Self::MovablePartial,
+        }
+    }
+}
+
+/// One memory block of the region.
+pub(crate) struct Mb {
+    pub(crate) state: MbState,
+    /// One bit per subblock.
+    plugged: KVec<u64>,
+    mem: Option<AddedMemory>,
+    /// Unplugged subblocks of an online block.
+    kept: KVec<OfflinePages>,
+}
+
+impl Mb {
+    pub(crate) fn new(sbs: usize) -> Result<Self> {
+        let mut plugged = KVec::with_capacity(sbs.div_ceil(64), GFP_KERNEL)?;
+        for _ in 0..sbs.div_ceil(64) {
+            plugged.push(0, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            state: MbState::Unused,
+            plugged,
+            mem: None,
+            kept: KVec::new(),
+        })
+    }
+
+    fn is_plugged(&self, sb: usize) -> bool {
+        self.plugged
+            .get(sb / 64)
+            .is_some_and(|w| w & (1 << (sb % 64)) != 0)
+    }
+
+    fn set_plugged(&mut self, sb: usize, on: bool) {
+        if let Some(w) = self.plugged.get_mut(sb / 64) {
+            if on {
+                *w |= 1 << (sb % 64);
+            } else {
+                *w &= !(1 << (sb % 64));
+            }
+        }
+    }
+
+    pub(crate) fn nr_plugged(&self) -> usize {
+        self.plugged.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// Takes the kept pages in `[start, end)`, splitting tokens that straddle its edges.
+    fn take_kept(&mut self, start: usize, end: usize) -> Result<KVec<OfflinePages>> {
+        let mut taken = KVec::new();
+        let mut rest = KVec::with_capacity(self.kept.len() + 2, GFP_KERNEL)?;
+        taken.reserve(self.kept.len() + 2, GFP_KERNEL)?;
+        for mut t in self.kept.drain_all() {
+            // Split off what lies before `start` and after `end`.
+            if t.pfn() < start && t.pfn() + t.nr_pages() > start {
+                let at = start - t.pfn();
+                match t.split(at) {
+                    Ok((a, b)) => {
+                        rest.push_within_capacity(a).map_err(|_| ENOMEM)?;
+                        t = b;
+                    }
+                    Err(same) => t = same,
+                }
+            }
+            if t.pfn() < end && t.pfn() + t.nr_pages() > end {
+                let at = end - t.pfn();
+                match t.split(at) {
+                    Ok((a, b)) => {
+                        rest.push_within_capacity(b).map_err(|_| ENOMEM)?;
+                        t = a;
+                    }
+                    Err(same) => t = same,
+                }
+            }
+            if t.pfn() >= start && t.pfn() + t.nr_pages() <= end {
+                taken.push_within_capacity(t).map_err(|_| ENOMEM)?;
+            } else {
+                rest.push_within_capacity(t).map_err(|_| ENOMEM)?;
+            }
+        }
+        self.kept = rest;
+        Ok(taken)
+    }
+}
+
+/// The geometry of Sub-Block Mode.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geometry {
+    pub(crate) sb_size: NonZeroU64,
+    pub(crate) sbs_per_mb: usize,
+    pub(crate) mb_size: NonZeroU64,
+    /// Address of memory block 0 of the region.
+    pub(crate) first_mb: u64,
+}
+
+impl Geometry {
+    fn sb_pages(&self) -> usize {
+        // CAST: A subblock is at most a memory block, whose page count fits `usize`.
+        (self.sb_size.get() >> PAGE_SHIFT) as usize
+    }
+
+    pub(crate) fn mb_addr(&self, id: usize) -> u64 {
+        self.first_mb + id as u64 * self.mb_size.get()
+    }
+
+    fn sb_pfn(&self, id: usize, sb: usize) -> usize {
+        // CAST: Physical addresses fit `usize` on 64-bit.
+        ((self.mb_addr(id) >> PAGE_SHIFT) as usize) + sb * self.sb_pages()
+    }
+
+    /// The memory block of physical address `addr`, if it is in the region's blocks.
+    pub(crate) fn mb_of(&self, addr: u64, nr_mbs: usize) -> Option<usize> {
+        let id = usize::try_from(addr.checked_sub(self.first_mb)? / self.mb_size).ok()?;
+        (id < nr_mbs).then_some(id)
+    }
+}
+
+impl VirtioMem {
+    fn geo(&self) -> Result<Geometry> {
+        self.sbm.ok_or(EINVAL)
+    }
+
+    /// Bytes plugged in Sub-Block Mode.
+    pub(crate) fn sbm_plugged_bytes(&self) -> u64 {
+        let Ok(g) = self.geo() else {
+            return 0;
+        };
+        let n: usize = self.mbs.lock().iter().map(|m| m.nr_plugged()).sum();
+        n as u64 * g.sb_size.get()
+    }
+
+    fn could_add(&self, g: &Geometry) -> bool {
+        let threshold = (2 * g.mb_size.get()).max(OFFLINE_THRESHOLD_MIN);
+        self.offline_bytes
+            .load(Relaxed)
+            .saturating_add(g.mb_size.get())
+            <= threshold
+    }
+
+    /// Plugs subblocks `[sb, sb + count)` of block `id`.
+    fn plug_sbs(&self, g: &Geometry, mb: &mut Mb, id: usize, sb: usize, count: usize) -> Result {
+        let addr = g.mb_addr(id) + sb as u64 * g.sb_size.get();
+        self.link.plug(addr, count as u64 * g.sb_size.get())?;
+        for s in sb..sb + count {
+            mb.set_plugged(s, true);
+        }
+        Ok(())
+    }
+
+    /// Unplugs subblocks `[sb, sb + count)` of block `id`.
+    fn unplug_sbs(&self, g: &Geometry, mb: &mut Mb, id: usize, sb: usize, count: usize) -> Result {
+        let addr = g.mb_addr(id) + sb as u64 * g.sb_size.get();
+        self.link.unplug(addr, count as u64 * g.sb_size.get())?;
+        for s in sb..sb + count {
+            mb.set_plugged(s, false);
+        }
+        Ok(())
+    }
+
+    /// Plugs up to `diff` bytes: partially plugged blocks first, then new blocks within the
+    /// first `usable` bytes of the region.
+    pub(crate) fn sbm_plug(&self, diff: u64, usable: u64) -> Result {
+        let g = self.geo()?;
+        let mut nb = usize::try_from(diff / g.sb_size)?;
+        if nb == 0 {
+            return Ok(());
+        }
+        for class in [
+            MbState::KernelPartial,
+            MbState::MovablePartial,
+            MbState::OfflinePartial,
+        ] {
+            let mut mbs = self.mbs.lock();
+            for id in 0..mbs.len() {
+                if mbs[id].state != class {
+                    continue;
+                }
+                self.plug_any_sb(&g, &mut mbs[id], id, &mut nb)?;
+                if nb == 0 {
+                    return Ok(());
+                }
+            }
+        }
+        let nr = self.mbs.lock().len();
+        for id in 0..nr {
+            if self.mbs.lock()[id].state != MbState::Unused {
+                continue;
+            }
+            if self.config_changed.load(Relaxed) {
+                return Err(EAGAIN);
+            }
+            if !self.could_add(&g) {
+                return Err(ENOSPC);
+            }
+            let limit = self.layout.addr.saturating_add(usable);
+            if g.mb_addr(id) + g.mb_size.get() > limit.min(self.layout.usable_end) {
+                break;
+            }
+            self.plug_and_add_mb(&g, id, &mut nb)?;
+            if nb == 0 {
+                return Ok(());
+            }
+        }
+        Err(ENOSPC)
+    }
+
+    /// Plugs unplugged subblocks of a partially plugged block; onlines their pages if the
+    /// block is online.
+    fn plug_any_sb(&self, g: &Geometry, mb: &mut Mb, id: usize, nb: &mut usize) -> Result {
+        while *nb > 0 {
+            let Some(sb) = (0..g.sbs_per_mb).find(|&s| !mb.is_plugged(s)) else {
+                break;
+            };
+            let mut count = 1;
+            while count < *nb && sb + count < g.sbs_per_mb && !mb.is_plugged(sb + count) {
+                count += 1;
+            }
+            if self.config_changed.load(Relaxed) {
+                return Err(EAGAIN);
+            }
+            self.plug_sbs(g, mb, id, sb, count)?;
+            *nb -= count;
+            if mb.state.is_online() {
+                let start = g.sb_pfn(id, sb);
+                let end = start + count * g.sb_pages();
+                for t in mb.take_kept(start, end)? {
+                    // SAFETY: The device just plugged these subblocks; the block is online and
+                    // stays so while we hold `mbs` (offlining waits for it in our notifier).
+                    unsafe { t.online() };
+                }
+            }
+        }
+        if mb.nr_plugged() == g.sbs_per_mb {
+            mb.state = match mb.state {
+                MbState::KernelPartial => MbState::Kernel,
+                MbState::MovablePartial => MbState::Movable,
+                MbState::OfflinePartial => MbState::Offline,
+                s => s,
+            };
+        }
+        Ok(())
+    }
+
+    /// Plugs the first subblocks of an unused block and adds it.
+    fn plug_and_add_mb(&self, g: &Geometry, id: usize, nb: &mut usize) -> Result {
+        let count = (*nb).min(g.sbs_per_mb);
+        {
+            let mut mbs = self.mbs.lock();
+            let mb = &mut mbs[id];
+            self.plug_sbs(g, mb, id, 0, count)?;
+            // Set before adding: the notifier allows onlining offline blocks only.
+            mb.state = MbState::of(false, false, count == g.sbs_per_mb);
+        }
+        let range = PhysRange::new(g.mb_addr(id), g.mb_size.get()).ok_or(EINVAL)?;
+        self.offline_bytes.fetch_add(g.mb_size.get(), Relaxed);
+        // SAFETY: Only plugged subblocks are onlined: our online-page handler owns this range
+        // and keeps unplugged subblocks offline; plugged ones stay accessible until we unplug
+        // them, which we do only after taking their pages or removing the block.
+        let added = unsafe {
+            hotplug::add_driver_managed(
+                &self.region,
+                &self.group,
+                range,
+                AddOptions {
+                    merge_resource: true,
+                },
+            )
+        };
+        let mut mbs = self.mbs.lock();
+        let mb = &mut mbs[id];
+        match added {
+            Ok(mem) => {
+                mb.mem = Some(mem);
+                *nb -= count;
+                Ok(())
+            }
+            Err(e) => {
+                crate::device::sub_saturating(&self.offline_bytes, g.mb_size.get());
+                dev_err!(
+                    self.vdev,
+                    "adding memory block {:#x} failed: {}\n",
+                    range.start(),
+                    e.to_errno()
+                );
+                mb.state = if self.unplug_sbs(g, mb, id, 0, count).is_ok() {
+                    MbState::Unused
+                } else {
+                    MbState::Plugged
+                };
+                Err(e)
+            }
+        }
+    }
+
+    /// Unplugs up to `diff` bytes, in the C driver's order of block classes, highest block
+    /// first; online memory only with `unplug_online`.
+    pub(crate) fn sbm_unplug(&self, diff: u64) -> Result {
+        let g = self.geo()?;
+        let mut nb = usize::try_from(diff / g.sb_size)?;
+        if nb == 0 {
+            return Ok(());
+        }
+        let online_ok = crate::module_parameters::unplug_online.value();
+        let classes = [
+            MbState::OfflinePartial,
+            MbState::Offline,
+            MbState::MovablePartial,
+            MbState::KernelPartial,
+            MbState::Movable,
+            MbState::Kernel,
+        ];
+        for (i, class) in classes.into_iter().enumerate() {
+            let nr = self.mbs.lock().len();
+            for id in (0..nr).rev() {
+                if self.mbs.lock()[id].state != class {
+                    continue;
+                }
+                if i < 2 {
+                    self.unplug_offline_mb(&g, id, &mut nb)?;
+                } else {
+                    self.unplug_online_mb(&g, id, &mut nb)?;
+                }
+                if nb == 0 {
+                    return Ok(());
+                }
+            }
+            if i == 1 && !online_ok {
+                return Ok(());
+            }
+        }
+        Err(EBUSY)
+    }
+
+    /// Unplugs subblocks of an offline block, highest first; removes it once empty.
+    fn unplug_offline_mb(&self, g: &Geometry, id: usize, nb: &mut usize) -> Result {
+        let mem = {
+            let mut mbs = self.mbs.lock();
+            let mb = &mut mbs[id];
+            let mut sb = g.sbs_per_mb;
+            while *nb > 0 && sb > 0 {
+                sb -= 1;
+                if !mb.is_plugged(sb) {
+                    continue;
+                }
+                let mut first = sb;
+                while first > 0 && mb.is_plugged(first - 1) && sb + 1 - first < *nb {
+                    first -= 1;
+                }
+                if self.config_changed.load(Relaxed) {
+                    return Err(EAGAIN);
+                }
+                let count = sb + 1 - first;
+                let r = self.unplug_sbs(g, mb, id, first, count);
+                if mb.nr_plugged() != g.sbs_per_mb {
+                    mb.state = MbState::OfflinePartial;
+                }
+                r?;
+                *nb -= count;
+                sb = first;
+            }
+            if mb.nr_plugged() != 0 {
+                return Ok(());
+            }
+            mb.state = MbState::Unused;
+            mb.mem.take()
+        };
+        if let Some(mem) = mem {
+            if let Err((e, mem)) = mem.remove() {
+                // An offline block whose subblocks are all unplugged must be removable.
+                dev_err!(
+                    self.vdev,
+                    "removing offline block failed: {}\n",
+                    e.to_errno()
+                );
+                let mut mbs = self.mbs.lock();
+                mbs[id].mem = Some(mem);
+                mbs[id].state = MbState::OfflinePartial;
+                return Err(EBUSY);
+            }
+            crate::device::sub_saturating(&self.offline_bytes, g.mb_size.get());
+        }
+        Ok(())
+    }
+
+    /// Takes `[pfn, pfn + nr)` of an online block from the page allocator.
+    ///
+    /// Called with `mbs` held, which keeps the block online.
+    fn fake_offline(&self, pfn: usize, nr: usize, movable: bool) -> Result<OfflinePages> {
+        let tries = if movable {
+            FAKE_OFFLINE_TRIES_MOVABLE
+        } else {
+            1
+        };
+        let mut rc = EBUSY;
+        for _ in 0..tries {
+            if self.config_changed.load(Relaxed) {
+                return Err(EAGAIN);
+            }
+            // SAFETY: The range lies in one online memory block, which is onlined into one zone
+            // as a whole and stays online while the caller holds `mbs`: offlining waits for it
+            // in our notifier.
+            match unsafe { ContigRange::alloc(pfn, nr, GFP_KERNEL) } {
+                Ok(range) => return Ok(range.into_offline()),
+                Err(e) if e == ENOMEM => return Err(e),
+                Err(e) => rc = e,
+            }
+        }
+        Err(if rc == EINTR { EBUSY } else { rc })
+    }
+
+    /// Unplugs subblocks of an online block: the whole block at once if possible, else
+    /// subblock by subblock, highest first. Removes the block once empty.
+    fn unplug_online_mb(&self, g: &Geometry, id: usize, nb: &mut usize) -> Result {
+        {
+            let mut mbs = self.mbs.lock();
+            let mb = &mut mbs[id];
+            let movable = matches!(mb.state, MbState::Movable | MbState::MovablePartial);
+            let mut whole_done = false;
+            if *nb >= g.sbs_per_mb && mb.nr_plugged() == g.sbs_per_mb {
+                match self.fake_offline(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages(), movable) {
+                    Ok(pages) => match self.unplug_sbs(g, mb, id, 0, g.sbs_per_mb) {
+                        Ok(()) => {
+                            mb.kept.push(pages, GFP_KERNEL)?;
+                            self.migrated_bytes.fetch_add(g.mb_size.get(), Relaxed);
+                            *nb -= g.sbs_per_mb;
+                            whole_done = true;
+                        }
+                        Err(e) => {
+                            // SAFETY: Still plugged; the block is online (we hold `mbs`).
+                            unsafe { pages.online() };
+                            return Err(e);
+                        }
+                    },
+                    Err(e) if e == EBUSY => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let mut sb = g.sbs_per_mb;
+            while !whole_done && *nb > 0 && sb > 0 {
+                sb -= 1;
+                if !mb.is_plugged(sb) {
+                    continue;
+                }
+                let pages = match self.fake_offline(g.sb_pfn(id, sb), g.sb_pages(), movable) {
+                    Ok(p) => p,
+                    Err(e) if e == EBUSY => continue,
+                    Err(e) => return Err(e),
+                };
+                if let Err(e) = self.unplug_sbs(g, mb, id, sb, 1) {
+                    // SAFETY: Still plugged; the block is online (we hold `mbs`).
+                    unsafe { pages.online() };
+                    return Err(e);
+                }
+                mb.kept.push(pages, GFP_KERNEL)?;
+                self.migrated_bytes.fetch_add(g.sb_size.get(), Relaxed);
+                *nb -= 1;
+            }
+            mb.state = match mb.state {
+                MbState::Kernel => MbState::KernelPartial,
+                MbState::Movable => MbState::MovablePartial,
+                s => s,
+            };
+        }
+        self.try_remove_unplugged(g, id);
+        Ok(())
+    }
+
+    /// Offlines and removes block `id` if it is online with nothing plugged; otherwise a later
+    /// run retries.
+    pub(crate) fn try_remove_unplugged(&self, g: &Geometry, id: usize) -> bool {
+        let mem = {
+            let mut mbs = self.mbs.lock();
+            let mb = &mut mbs[id];
+            if !mb.state.is_online() || mb.nr_plugged() != 0 {
+                return true;
+            }
+            match mb.mem.take() {
+                Some(m) => m,
+                None => return true,
+            }
+        };
+        // Offlining drops the pages' references in our notifier, so it skips them.
+        match mem.offline_and_remove() {
+            Ok(()) => {
+                let mut mbs = self.mbs.lock();
+                mbs[id].state = MbState::Unused;
+                crate::device::sub_saturating(&self.offline_bytes, g.mb_size.get());
+                true
+            }
+            Err((_, mem)) => {
+                self.mbs.lock()[id].mem = Some(mem);
+                false
+            }
+        }
+    }
+
+    /// Removes online blocks whose subblocks are all unplugged (an earlier attempt failed).
+    pub(crate) fn sbm_cleanup(&self) -> Result {
+        let g = self.geo()?;
+        let nr = self.mbs.lock().len();
+        let mut ok = true;
+        for id in 0..nr {
+            ok &= self.try_remove_unplugged(&g, id);
+        }
+        if ok {
+            Ok(())
+        } else {
+            Err(EBUSY)
+        }
+    }
+
+    /// The online-page handler: plugged subblocks go online, unplugged ones stay offline.
+    pub(crate) fn sbm_online_pages(&self, chunk: OnlineChunk) {
+        let Ok(g) = self.geo() else {
+            // Not in Sub-Block Mode: nothing to keep back.
+            // SAFETY: In Big Block Mode all added memory is plugged.
+            return unsafe { chunk.online() };
+        };
+        let sb_order = g.sb_pages().trailing_zeros();
+        let mut mbs = self.mbs.lock();
+        self.online_split(&g, &mut mbs, chunk, sb_order);
+    }
+
+    /// Splits `c` down to subblocks (the recursion is at most `MAX_PAGE_ORDER` deep).
+    fn online_split(&self, g: &Geometry, mbs: &mut KVec<Mb>, c: OnlineChunk, sb_order: u32) {
+        if c.order() > sb_order {
+            match c.split() {
+                Ok((a, b)) => {
+                    self.online_split(g, mbs, a, sb_order);
+                    self.online_split(g, mbs, b, sb_order);
+                }
+                Err(c) => self.online_piece(g, mbs, c),
+            }
+        } else {
+            self.online_piece(g, mbs, c);
+        }
+    }
+
+    fn online_piece(&self, g: &Geometry, mbs: &mut KVec<Mb>, c: OnlineChunk) {
+        let addr = (c.pfn() as u64) << PAGE_SHIFT;
+        let nr = mbs.len();
+        let (id, sb) = match g.mb_of(addr, nr) {
+            Some(id) => {
+                let off = addr - g.mb_addr(id);
+                // CAST: Below `sbs_per_mb`.
+                (id, (off / g.sb_size) as usize)
+            }
+            None => {
+                // Not ours after all: keep it offline rather than touch unknown memory (the
+                // token warns when it is dropped).
+                drop(c.keep_offline());
+                return;
+            }
+        };
+        let mb = &mut mbs[id];
+        if mb.is_plugged(sb) {
+            // SAFETY: The subblock is plugged, so its memory is accessible.
+            unsafe { c.online() };
+        } else {
+            let p = c.keep_offline();
+            // If there is no memory to remember them, the pages stay offline for good.
+            mb.kept.push(p, GFP_KERNEL).ok();
+        }
+    }
+
+    /// Unplugs blocks that are plugged but not added.
+    pub(crate) fn sbm_unplug_leftovers(&self) -> Result {
+        let g = self.geo()?;
+        let mut mbs = self.mbs.lock();
+        for id in 0..mbs.len() {
+            if mbs[id].state == MbState::Plugged {
+                self.unplug_sbs(&g, &mut mbs[id], id, 0, g.sbs_per_mb)?;
+                mbs[id].state = MbState::Unused;
+            }
+        }
+        Ok(())
+    }
+
+    /// Teardown: removes and unplugs offline blocks; online ones stay, with their unplugged
+    /// subblocks kept offline for good. Returns the number of blocks that stay.
+    pub(crate) fn sbm_teardown(&self) -> u64 {
+        let Ok(g) = self.geo() else {
+            return 0;
+        };
+        let nr = self.mbs.lock().len();
+        let mut stay = 0;
+        for id in 0..nr {
+            let (state, mem) = {
+                let mut mbs = self.mbs.lock();
+                (mbs[id].state, mbs[id].mem.take())
+            };
+            match (state, mem) {
+                (MbState::Offline | MbState::OfflinePartial, Some(mem)) => match mem.remove() {
+                    Ok(()) => {
+                        let mut mbs = self.mbs.lock();
+                        self.unplug_sbs(&g, &mut mbs[id], id, 0, g.sbs_per_mb).ok();
+                        mbs[id].state = MbState::Unused;
+                    }
+                    Err((_, mem)) => {
+                        stay += 1;
+                        mem.leak();
+                    }
+                },
+                (MbState::Plugged, _) => {
+                    let mut mbs = self.mbs.lock();
+                    self.unplug_sbs(&g, &mut mbs[id], id, 0, g.sbs_per_mb).ok();
+                }
+                (_, Some(mem)) => {
+                    stay += 1;
+                    mem.leak();
+                    // Their memory may be unplugged: they must never be onlined again.
+                    let mut mbs = self.mbs.lock();
+                    for t in mbs[id].kept.drain_all() {
+                        core::mem::forget(t);
+                    }
+                }
+                (_, None) => {}
+            }
+        }
+        stay
+    }
+
+    /// Memory notifier, Sub-Block Mode part.
+    pub(crate) fn sbm_notify(
+        &self,
+        event: kernel::mm::hotplug::notifier::Event,
+        r: PhysRange,
+    ) -> kernel::mm::hotplug::notifier::NotifyResult {
+        use kernel::mm::hotplug::notifier::{
+            Event,
+            NotifyResult, //
+        };
+        let Ok(g) = self.geo() else {
+            return NotifyResult::Ok;
+        };
+        let mut mbs = self.mbs.lock();
+        let nr = mbs.len();
+        let Some(id) = g.mb_of(r.start(), nr) else {
+            return NotifyResult::Veto(EINVAL);
+        };
+        if r.start() != g.mb_addr(id) || r.size() != g.mb_size.get() {
+            // The core notifies exactly one memory block at a time.
+            return NotifyResult::Veto(EINVAL);
+        }
+        let mb = &mut mbs[id];
+        let full = mb.nr_plugged() == g.sbs_per_mb;
+        match event {
+            Event::GoingOnline => {
+                if matches!(mb.state, MbState::Offline | MbState::OfflinePartial) {
+                    NotifyResult::Ok
+                } else {
+                    // Not memory this driver added and plugged.
+                    NotifyResult::Veto(EPERM)
+                }
+            }
+            Event::Online => {
+                // CAST: Physical addresses fit `usize` on 64-bit.
+                let pfn = (r.start() >> PAGE_SHIFT) as usize;
+                // SAFETY: The block just went online and cannot go offline while we run.
+                let movable = unsafe { pages::pfn_is_movable(pfn) };
+                mb.state = MbState::of(true, movable, full);
+                NotifyResult::Ok
+            }
+            Event::GoingOffline => {
+                for t in mb.kept.iter_mut() {
+                    // SAFETY: We handle `GoingOffline` for the block of these pages.
+                    unsafe { t.going_offline() };
+                }
+                NotifyResult::Ok
+            }
+            Event::CancelOffline => {
+                for t in mb.kept.iter_mut() {
+                    // SAFETY: We handle `CancelOffline` for the same offlining.
+                    unsafe { t.cancel_offline() };
+                }
+                NotifyResult::Ok
+            }
+            Event::Offline => {
+                for t in mb.kept.drain_all() {
+                    t.offlined();
+                }
+                mb.state = MbState::of(false, false, full);
+                NotifyResult::Ok
+            }
+            Event::CancelOnline => NotifyResult::Ok,
+        }
+    }
+
+    /// Block counts per state, for the debugfs view.
+    pub(crate) fn sbm_counts(&self) -> [usize; 8] {
+        let mut counts = [0; 8];
+        for mb in self.mbs.lock().iter() {
+            if let Some(i) = MbState::ALL.iter().position(|s| *s == mb.state) {
+                counts[i] += 1;
+            }
+        }
+        counts
+    }
+}
