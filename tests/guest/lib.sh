@@ -91,3 +91,23 @@ balloon_module() {
 	rust) echo virtio_balloon_rs ;;
 	esac
 }
+
+# --- memhog: hold and verify memory (tests/guest/progs/memhog.c) ---------------------
+# memhog_start MIB: start it in the background and wait until its memory is filled.
+memhog_start() {
+	MEMHOG_DIR=$(mktemp -d)
+	memhog "$1" "$MEMHOG_DIR" &
+	MEMHOG_PID=$!
+	wait_for 120 '[ -e "$MEMHOG_DIR/ready" ]'
+}
+# memhog_verify: prints "pages N corrupted M" after a full verification.
+memhog_verify() {
+	rm -f "$MEMHOG_DIR/result"
+	touch "$MEMHOG_DIR/verify"
+	wait_for 120 '[ -e "$MEMHOG_DIR/result" ]' && cat "$MEMHOG_DIR/result"
+}
+# memhog_stop: last verification, then exit; returns its status (corrupted pages).
+memhog_stop() {
+	touch "$MEMHOG_DIR/stop"
+	wait "$MEMHOG_PID"
+}

@@ -134,6 +134,8 @@ pub(crate) struct VirtioMem {
     retry: DelayedWork<VirtioMem, 1>,
     /// Set at teardown: nothing is queued any more, and onlining or offlining is refused.
     pub(crate) removing: Atomic<bool>,
+    /// Set while the system is suspended: the worker does not run.
+    pub(crate) frozen: Atomic<bool>,
     pub(crate) config_changed: Atomic<bool>,
     /// Bytes of added memory that are offline.
     pub(crate) offline_bytes: Atomic<u64>,
@@ -180,6 +182,17 @@ pub(crate) fn sub_saturating(a: &Atomic<u64>, v: u64) {
 }
 
 type Cfg = uapi::virtio_mem_config;
+
+/// Creates the device's one request queue.
+pub(crate) fn find_vq(
+    vdev: &virtio::Device<Core<'_>>,
+) -> Result<virtio::Virtqueue<crate::protocol::Msg>> {
+    let set = vdev.find_vqs(&[virtio::QueueSpec {
+        name: c"guest-request",
+        handler: None,
+    }])?;
+    virtio::Virtqueues::take(&set, 0)
+}
 
 /// Reads the whole configuration space; `read_config` repeats it until it is consistent.
 pub(crate) fn parse_raw(c: &virtio::ConfigReader<'_, Cfg>) -> RawConfig {
@@ -313,13 +326,7 @@ impl VirtioMem {
             None => dev_info!(vdev, "big block size: {:#x}\n", bb_size),
         }
 
-        let vq = {
-            let set = vdev.find_vqs(&[virtio::QueueSpec {
-                name: c"guest-request",
-                handler: None,
-            }])?;
-            virtio::Virtqueues::take(&set, 0)?
-        };
+        let vq = find_vq(vdev)?;
         let name = CString::try_from_fmt(fmt!("{}", vdev.as_ref().name()))?;
         let range = PhysRange::new(layout.addr, layout.region_size).ok_or(EINVAL)?;
         let region = SystemRamRegion::claim(range, name).inspect_err(|_| {
@@ -362,6 +369,7 @@ impl VirtioMem {
                 work <- kernel::new_work!("virtio_mem_rs::work"),
                 retry <- kernel::new_delayed_work!("virtio_mem_rs::retry"),
                 removing: Atomic::new(false),
+                frozen: Atomic::new(false),
                 config_changed: Atomic::new(true),
                 offline_bytes: Atomic::new(0),
                 migrated_bytes: Atomic::new(0),
@@ -375,7 +383,7 @@ impl VirtioMem {
 
     /// Schedules the worker now.
     pub(crate) fn kick(self: &Arc<Self>) {
-        if !self.removing.load(Relaxed) {
+        if !self.removing.load(Relaxed) && !self.frozen.load(Relaxed) {
             // Already queued is fine: it will see the latest state.
             let _ = workqueue::system_freezable().enqueue::<_, 0>(self.clone());
         }
@@ -388,7 +396,7 @@ impl VirtioMem {
     }
 
     fn schedule_retry(self: &Arc<Self>, ms: u32) {
-        if !self.removing.load(Relaxed) {
+        if !self.removing.load(Relaxed) && !self.frozen.load(Relaxed) {
             let delay: Jiffies = kernel::time::msecs_to_jiffies(ms);
             let _ = workqueue::system_freezable().enqueue_delayed::<_, 1>(self.clone(), delay);
         }
@@ -402,11 +410,39 @@ impl VirtioMem {
         PhysRange::new(start, self.bb_size.get())
     }
 
+    /// The system is suspending. Unless it suspends to idle, a device without
+    /// `VIRTIO_MEM_F_PERSISTENT_SUSPEND` may lose plugged memory, so freezing with memory plugged
+    /// is refused (`EPERM`), as in the C driver. Otherwise the worker stops; the bus abstraction
+    /// then resets the device and revokes its queue.
+    pub(crate) fn freeze(self: &Arc<Self>) -> Result {
+        let persistent = self.vdev.has_feature(uapi::VIRTIO_MEM_F_PERSISTENT_SUSPEND)
+            || kernel::suspend::target_is_suspend_to_idle();
+        self.frozen.store(true, Relaxed);
+        workqueue::cancel_work_sync::<_, 0>(self);
+        workqueue::cancel_delayed_work_sync::<_, 1>(self);
+        let plugged = self.plugged_bytes(&self.state.lock());
+        if plugged != 0 && !persistent {
+            dev_err!(self.vdev, "suspend refused: memory is plugged\n");
+            self.frozen.store(false, Relaxed);
+            self.kick();
+            return Err(EPERM);
+        }
+        Ok(())
+    }
+
+    /// The system resumed: takes the new queue and runs the worker again.
+    pub(crate) fn restore(self: &Arc<Self>, vq: virtio::Virtqueue<crate::protocol::Msg>) {
+        self.link.set_queue(vq);
+        self.frozen.store(false, Relaxed);
+        self.config_changed.store(true, Relaxed);
+        self.kick();
+    }
+
     /// The worker: brings the plugged size to the requested size.
     fn run(self: &Arc<Self>) {
         let mut immediate = 0;
         loop {
-            if self.removing.load(Relaxed) {
+            if self.removing.load(Relaxed) || self.frozen.load(Relaxed) {
                 return;
             }
             let mut st = self.state.lock();

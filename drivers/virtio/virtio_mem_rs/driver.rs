@@ -86,6 +86,7 @@ impl virtio::Driver for VirtioMemDriver {
     const FEATURES: &'static [u32] = &[
         uapi::VIRTIO_MEM_F_ACPI_PXM,
         uapi::VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE,
+        uapi::VIRTIO_MEM_F_PERSISTENT_SUSPEND,
     ];
 
     fn probe<'bound>(
@@ -123,6 +124,17 @@ impl virtio::Driver for VirtioMemDriver {
 
     fn config_changed<'bound>(_vdev: &virtio::Device<Bound>, this: Pin<&Self::Data<'bound>>) {
         this.vm.config_changed();
+    }
+
+    fn freeze<'bound>(_vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
+        this.vm.freeze()
+    }
+
+    fn restore<'bound>(vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
+        let vq = crate::device::find_vq(vdev)?;
+        vdev.ready();
+        this.vm.restore(vq);
+        Ok(())
     }
 
     fn unbind<'bound>(_vdev: &'bound virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {

@@ -141,6 +141,11 @@ impl Link {
         })
     }
 
+    /// Replaces the queue (a new one on restore).
+    pub(crate) fn set_queue(&self, vq: virtio::Virtqueue<Msg>) {
+        *self.vq.lock() = Some(vq);
+    }
+
     /// Reads the device configuration through the queue; `ENODEV` once the device is unbound.
     pub(crate) fn read_config<C, R>(
         &self,

@@ -1,0 +1,34 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# scenario: unplug ZONE_MOVABLE memory while a program holds and verifies data in it
+# qemu: --vmem id=vm0,size=4G
+# drivers: c rust
+# timeout: 420
+. /tests/lib.sh
+
+movable_free_kb() { awk '/zone +Movable/ { m = 1 } m && /nr_free_pages/ { print $2 * 4; exit }' /proc/zoneinfo; }
+
+echo online_movable > $MEMDIR/auto_online_blocks
+kb0=$(memtotal_kb)
+check "modprobe $(vmem_module)" modprobe "$(vmem_module)"
+hostcmd resize vm0 "$(gib 1)" >/dev/null
+check "plug 1 GiB" hostcmd wait-size vm0 "$(gib 1)" 120
+wait_memtotal $((kb0 + 1024 * 1024)) 30
+free0=$(movable_free_kb)
+memhog_start 700
+free1=$(movable_free_kb)
+diag "ZONE_MOVABLE free: $free0 kB before the program, $free1 kB after"
+check "the program's data landed in ZONE_MOVABLE (>= 512 MiB)" [ $((free0 - free1)) -ge $((512 * 1024)) ]
+
+hostcmd resize vm0 "$(mib 128)" >/dev/null
+t=$(hostcmd wait-size vm0 "$(mib 128)" 300) && ok "unplugged to 128 MiB under load (${t} s)" || not_ok "unplugged to 128 MiB under load"
+check_eq "MemTotal shows 128 MiB plugged" "$((kb0 + 128 * 1024))" "$(memtotal_kb)"
+res=$(memhog_verify)
+diag "after unplug: $res"
+check "no page of the program was corrupted" sh -c "echo '$res' | grep -q ' corrupted 0$'"
+memhog_stop
+check_eq "the program exits clean" 0 "$?"
+hostcmd resize vm0 0 >/dev/null
+check "unplug the rest" hostcmd wait-size vm0 0 120
+check "rmmod $(vmem_module)" rmmod "$(vmem_module)"
+ktap_finish
