@@ -44,3 +44,8 @@ __rust_helper unsigned long rust_helper_pageblock_nr_pages(void)
 {
 	return pageblock_nr_pages;
 }
+
+__rust_helper unsigned long rust_helper_totalram_pages(void)
+{
+	return totalram_pages();
+}

@@ -141,6 +141,8 @@ pub(crate) struct VirtioMem {
     pub(crate) offline_bytes: Atomic<u64>,
     /// Bytes freed by offlining (migration) when unplugging online memory.
     pub(crate) migrated_bytes: Atomic<u64>,
+    /// Times unplugging online memory was put off because memory was short.
+    pub(crate) deferred_pressure: Atomic<u64>,
 }
 
 kernel::impl_has_work! {
@@ -373,6 +375,7 @@ impl VirtioMem {
                 config_changed: Atomic::new(true),
                 offline_bytes: Atomic::new(0),
                 migrated_bytes: Atomic::new(0),
+                deferred_pressure: Atomic::new(0),
             }),
             GFP_KERNEL,
         )?;
@@ -615,6 +618,21 @@ impl VirtioMem {
         }
     }
 
+    /// Whether taking `bytes` of online memory away leaves the guest enough: `MemAvailable`
+    /// must stay above max(1/32 of RAM, 64 MiB). Unplugging online memory migrates its users
+    /// into the rest of memory; the C driver keeps going until allocations fail or the OOM
+    /// killer runs. Counts the refusals.
+    pub(crate) fn can_take_online(&self, bytes: u64) -> bool {
+        let page = PAGE_SIZE as u64;
+        let margin = ((pages::total_ram_pages() as u64 * page) / 32).max(64 << 20);
+        let avail = pages::available_pages() as u64 * page;
+        let ok = avail.saturating_sub(bytes) > margin;
+        if !ok {
+            self.deferred_pressure.fetch_add(1, Relaxed);
+        }
+        ok
+    }
+
     /// Whether every memory block of `r` is offline. Only a hint for the order of work.
     fn is_offline(r: PhysRange) -> bool {
         let step = hotplug::block_size();
@@ -666,7 +684,7 @@ impl VirtioMem {
                     1 => !offline && Self::is_movable(r),
                     _ => !offline,
                 };
-                if !wanted {
+                if !wanted || (!offline && !self.can_take_online(self.bb_size.get())) {
                     continue;
                 }
                 let Bb::Added(mem) = core::mem::replace(&mut st.bbs[id], Bb::Plugged) else {

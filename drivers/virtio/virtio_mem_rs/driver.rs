@@ -182,7 +182,12 @@ fn show_common(
     writeln!(f, "device_plugged_size: {}", st.sizes.plugged)?;
     writeln!(f, "plugged_size: {}", vm.plugged_bytes(st))?;
     writeln!(f, "offline_size: {}", vm.offline_bytes.load(Relaxed))?;
-    writeln!(f, "migrated_size: {}", vm.migrated_bytes.load(Relaxed))
+    writeln!(f, "migrated_size: {}", vm.migrated_bytes.load(Relaxed))?;
+    writeln!(
+        f,
+        "deferred_pressure: {}",
+        vm.deferred_pressure.load(Relaxed)
+    )
 }
 
 fn show_counters(

@@ -513,7 +513,10 @@ impl VirtioMem {
             let mb = &mut mbs[id];
             let movable = matches!(mb.state, MbState::Movable | MbState::MovablePartial);
             let mut whole_done = false;
-            if *nb >= g.sbs_per_mb && mb.nr_plugged() == g.sbs_per_mb {
+            if *nb >= g.sbs_per_mb
+                && mb.nr_plugged() == g.sbs_per_mb
+                && self.can_take_online(g.mb_size.get())
+            {
                 match self.fake_offline(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages(), movable) {
                     Ok(pages) => match self.unplug_sbs(g, mb, id, 0, g.sbs_per_mb) {
                         Ok(()) => {
@@ -537,6 +540,10 @@ impl VirtioMem {
                 sb -= 1;
                 if !mb.is_plugged(sb) {
                     continue;
+                }
+                if !self.can_take_online(g.sb_size.get()) {
+                    // Memory is short: leave the rest for a later run.
+                    break;
                 }
                 let pages = match self.fake_offline(g.sb_pfn(id, sb), g.sb_pages(), movable) {
                     Ok(p) => p,

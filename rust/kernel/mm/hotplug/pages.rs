@@ -34,6 +34,20 @@ use crate::{
 /// A page frame number.
 pub type Pfn = usize;
 
+/// An estimate of the pages available for new allocations without swapping (`MemAvailable`,
+/// `si_mem_available()`).
+pub fn available_pages() -> usize {
+    // SAFETY: No preconditions.
+    let n = unsafe { bindings::si_mem_available() };
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// The number of pages of RAM the kernel manages (`MemTotal`).
+pub fn total_ram_pages() -> usize {
+    // SAFETY: No preconditions.
+    unsafe { bindings::totalram_pages() }
+}
+
 /// The number of pages in a pageblock, the unit of page mobility grouping and of
 /// `alloc_contig_range()` isolation.
 pub fn pageblock_pages() -> usize {
