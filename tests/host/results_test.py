@@ -54,5 +54,9 @@ check("a kernel line glued into a result line is split off", "a" in names and fa
 glued_warn = ["ok 1 a[    2.000001] WARNING: CPU: 0 at x", "1..1", "# vmem-scenario-exit: 0"]
 check("...and a WARNING glued that way still fails the run",
       any(x.startswith("console clean") for x in failed(glued_warn)))
+quoted = GOOD[:-2] + ["ok 3 no page allocation failure", "1..3", "# vmem-scenario-exit: 0"]
+check("a userspace line that names a failure is not a kernel failure", failed(quoted) == [])
+check("...while the kernel's own line is",
+      any(x.startswith("console clean") for x in failed(GOOD + ["[   9.000001] x: page allocation failure: order:0"])))
 print(f"1..{n}")
 sys.exit(1 if bad else 0)
