@@ -418,8 +418,11 @@ impl VirtioMem {
     /// is refused (`EPERM`), as in the C driver. Otherwise the worker stops; the bus abstraction
     /// then resets the device and revokes its queue.
     pub(crate) fn freeze(self: &Arc<Self>) -> Result {
-        let persistent = self.vdev.has_feature(uapi::VIRTIO_MEM_F_PERSISTENT_SUSPEND)
-            || kernel::suspend::target_is_suspend_to_idle();
+        // Hibernation (no suspend target state) restarts the device with everything unplugged,
+        // whatever it offers: refuse it with memory plugged, like the C driver's PM notifier.
+        let persistent = kernel::suspend::target_is_suspend_to_idle()
+            || (kernel::suspend::target_is_suspend()
+                && self.vdev.has_feature(uapi::VIRTIO_MEM_F_PERSISTENT_SUSPEND));
         self.frozen.store(true, Relaxed);
         workqueue::cancel_work_sync::<_, 0>(self);
         workqueue::cancel_delayed_work_sync::<_, 1>(self);
@@ -480,9 +483,8 @@ impl VirtioMem {
                     rc = self.sbm_unplug_leftovers();
                 }
                 if rc.is_ok() {
-                    rc = self.sbm_cleanup();
-                }
-                if rc.is_ok() {
+                    // Blocks left from an earlier run; their errors must not block the rest.
+                    let _ = self.sbm_cleanup();
                     let plugged = self.sbm_plugged_bytes();
                     if sizes.requested > plugged {
                         rc = self.sbm_plug(sizes.requested - plugged, sizes.usable);
@@ -564,6 +566,9 @@ impl VirtioMem {
         for _ in 0..diff / self.bb_size {
             if self.config_changed.load(Relaxed) {
                 return Err(EAGAIN);
+            }
+            if !self.could_add_bytes(self.bb_size.get(), self.bb_size.get()) {
+                return Err(ENOSPC);
             }
             let id = (0..st.bbs.len())
                 .find(|&id| {
@@ -697,14 +702,15 @@ impl VirtioMem {
                 };
                 match res {
                     Ok(()) => {
-                        if offline {
-                            sub_saturating(&self.offline_bytes, self.bb_size.get());
-                        } else {
+                        // Removed memory is neither online nor offline any more (offlining it
+                        // first counted it as offline).
+                        sub_saturating(&self.offline_bytes, self.bb_size.get());
+                        if !offline {
                             self.migrated_bytes.fetch_add(self.bb_size.get(), Relaxed);
                         }
-                        if self.link.unplug(r.start(), r.size()).is_ok() {
-                            st.bbs[id] = Bb::Unused;
-                        }
+                        // Still plugged until the device agrees; a later run retries.
+                        self.link.unplug(r.start(), r.size())?;
+                        st.bbs[id] = Bb::Unused;
                         left -= 1;
                     }
                     Err((e, mem)) => {

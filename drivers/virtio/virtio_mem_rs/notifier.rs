@@ -66,6 +66,8 @@ impl MemoryNotifier for Notifier {
         match event {
             Event::Online => {
                 sub_saturating(&vm.offline_bytes, r.size());
+                // Below the offline threshold again: plugging may continue.
+                vm.kick();
                 NotifyResult::Ok
             }
             Event::Offline => {

@@ -37,6 +37,15 @@ const FAKE_OFFLINE_TRIES_MOVABLE: u32 = 5;
 /// Added memory that may stay offline before no more is added, at least.
 const OFFLINE_THRESHOLD_MIN: u64 = 1 << 30;
 
+/// The partially plugged variant of an online state.
+fn partial(s: MbState) -> MbState {
+    match s {
+        MbState::Kernel => MbState::KernelPartial,
+        MbState::Movable => MbState::MovablePartial,
+        s => s,
+    }
+}
+
 /// The state of a memory block, as in the C driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum MbState {
@@ -101,6 +110,9 @@ impl MbState {
 /// One memory block of the region.
 pub(crate) struct Mb {
     pub(crate) state: MbState,
+    /// Between `GoingOnline`/`GoingOffline` and the matching completion or cancellation: the
+    /// worker leaves the block alone, as pages are on their way in or out.
+    pub(crate) in_transition: bool,
     /// One bit per subblock.
     plugged: KVec<u64>,
     mem: Option<AddedMemory>,
@@ -114,11 +126,15 @@ impl Mb {
         for _ in 0..sbs.div_ceil(64) {
             plugged.push(0, GFP_KERNEL)?;
         }
+        // Room for one kept token per subblock plus splits, so that keeping pages never
+        // needs an allocation that could fail and lose them.
+        let kept = KVec::with_capacity(sbs + 4, GFP_KERNEL)?;
         Ok(Self {
             state: MbState::Unused,
+            in_transition: false,
             plugged,
             mem: None,
-            kept: KVec::new(),
+            kept,
         })
     }
 
@@ -135,6 +151,15 @@ impl Mb {
             } else {
                 *w &= !(1 << (sb % 64));
             }
+        }
+    }
+
+    /// Keeps `p`, without allocating while capacity lasts (it does: see `new`).
+    fn keep(&mut self, p: OfflinePages) {
+        if let Err(e) = self.kept.push_within_capacity(p) {
+            // Unexpected: fall back to allocating. If that fails too, the pages stay offline
+            // for good (the token warns when dropped).
+            self.kept.push(e.0, GFP_KERNEL).ok();
         }
     }
 
@@ -176,6 +201,11 @@ impl Mb {
             }
         }
         self.kept = rest;
+        // Keep the capacity guarantee of `new`.
+        let want = self.plugged.len() * 64 + 4;
+        if self.kept.capacity() < want {
+            self.kept.reserve(want - self.kept.len(), GFP_KERNEL)?;
+        }
         Ok(taken)
     }
 }
@@ -227,11 +257,14 @@ impl VirtioMem {
     }
 
     fn could_add(&self, g: &Geometry) -> bool {
-        let threshold = (2 * g.mb_size.get()).max(OFFLINE_THRESHOLD_MIN);
-        self.offline_bytes
-            .load(Relaxed)
-            .saturating_add(g.mb_size.get())
-            <= threshold
+        self.could_add_bytes(g.mb_size.get(), g.mb_size.get())
+    }
+
+    /// Whether `size` more offline memory stays within the offline threshold of
+    /// max(2 * `unit`, 1 GiB), as in the C driver.
+    pub(crate) fn could_add_bytes(&self, size: u64, unit: u64) -> bool {
+        let threshold = unit.saturating_mul(2).max(OFFLINE_THRESHOLD_MIN);
+        self.offline_bytes.load(Relaxed).saturating_add(size) <= threshold
     }
 
     /// Plugs subblocks `[sb, sb + count)` of block `id`.
@@ -269,7 +302,7 @@ impl VirtioMem {
         ] {
             let mut mbs = self.mbs.lock();
             for id in 0..mbs.len() {
-                if mbs[id].state != class {
+                if mbs[id].state != class || mbs[id].in_transition {
                     continue;
                 }
                 self.plug_any_sb(&g, &mut mbs[id], id, &mut nb)?;
@@ -409,13 +442,14 @@ impl VirtioMem {
         for (i, class) in classes.into_iter().enumerate() {
             let nr = self.mbs.lock().len();
             for id in (0..nr).rev() {
+                // Rechecked by the callee in the critical section that acts on the block.
                 if self.mbs.lock()[id].state != class {
                     continue;
                 }
                 if i < 2 {
-                    self.unplug_offline_mb(&g, id, &mut nb)?;
+                    self.unplug_offline_mb(&g, id, class, &mut nb)?;
                 } else {
-                    self.unplug_online_mb(&g, id, &mut nb)?;
+                    self.unplug_online_mb(&g, id, class, &mut nb)?;
                 }
                 if nb == 0 {
                     return Ok(());
@@ -428,11 +462,15 @@ impl VirtioMem {
         Err(EBUSY)
     }
 
-    /// Unplugs subblocks of an offline block, highest first; removes it once empty.
-    fn unplug_offline_mb(&self, g: &Geometry, id: usize, nb: &mut usize) -> Result {
+    /// Unplugs subblocks of an offline block of state `class`, highest first; removes it once
+    /// empty. Does nothing if the block changed state or is in transition meanwhile.
+    fn unplug_offline_mb(&self, g: &Geometry, id: usize, class: MbState, nb: &mut usize) -> Result {
         let mem = {
             let mut mbs = self.mbs.lock();
             let mb = &mut mbs[id];
+            if mb.state != class || mb.in_transition {
+                return Ok(());
+            }
             let mut sb = g.sbs_per_mb;
             while *nb > 0 && sb > 0 {
                 sb -= 1;
@@ -505,12 +543,16 @@ impl VirtioMem {
         Err(if rc == EINTR { EBUSY } else { rc })
     }
 
-    /// Unplugs subblocks of an online block: the whole block at once if possible, else
-    /// subblock by subblock, highest first. Removes the block once empty.
-    fn unplug_online_mb(&self, g: &Geometry, id: usize, nb: &mut usize) -> Result {
+    /// Unplugs subblocks of an online block of state `class`: the whole block at once if
+    /// possible, else subblock by subblock, highest first. Removes the block once empty. Does
+    /// nothing if the block changed state or is in transition meanwhile.
+    fn unplug_online_mb(&self, g: &Geometry, id: usize, class: MbState, nb: &mut usize) -> Result {
         {
             let mut mbs = self.mbs.lock();
             let mb = &mut mbs[id];
+            if mb.state != class || mb.in_transition {
+                return Ok(());
+            }
             let movable = matches!(mb.state, MbState::Movable | MbState::MovablePartial);
             let mut whole_done = false;
             if *nb >= g.sbs_per_mb
@@ -520,16 +562,13 @@ impl VirtioMem {
                 match self.fake_offline(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages(), movable) {
                     Ok(pages) => match self.unplug_sbs(g, mb, id, 0, g.sbs_per_mb) {
                         Ok(()) => {
-                            mb.kept.push(pages, GFP_KERNEL)?;
+                            mb.keep(pages);
+                            mb.state = partial(mb.state);
                             self.migrated_bytes.fetch_add(g.mb_size.get(), Relaxed);
                             *nb -= g.sbs_per_mb;
                             whole_done = true;
                         }
-                        Err(e) => {
-                            // SAFETY: Still plugged; the block is online (we hold `mbs`).
-                            unsafe { pages.online() };
-                            return Err(e);
-                        }
+                        Err(e) => return Err(Self::unplug_failed(mb, pages, e)),
                     },
                     Err(e) if e == EBUSY => {}
                     Err(e) => return Err(e),
@@ -551,22 +590,31 @@ impl VirtioMem {
                     Err(e) => return Err(e),
                 };
                 if let Err(e) = self.unplug_sbs(g, mb, id, sb, 1) {
-                    // SAFETY: Still plugged; the block is online (we hold `mbs`).
-                    unsafe { pages.online() };
-                    return Err(e);
+                    return Err(Self::unplug_failed(mb, pages, e));
                 }
-                mb.kept.push(pages, GFP_KERNEL)?;
+                mb.keep(pages);
+                mb.state = partial(mb.state);
                 self.migrated_bytes.fetch_add(g.sb_size.get(), Relaxed);
                 *nb -= 1;
             }
-            mb.state = match mb.state {
-                MbState::Kernel => MbState::KernelPartial,
-                MbState::Movable => MbState::MovablePartial,
-                s => s,
-            };
         }
         self.try_remove_unplugged(g, id);
         Ok(())
+    }
+
+    /// Handles a failed unplug request for `pages` of an online block. If the device answered
+    /// (NACK, BUSY, ERROR), it did nothing and the pages go back online. If the request got no
+    /// answer (the device broke or went away), it may have been carried out: the pages stay
+    /// offline for good, and the device is treated as broken.
+    fn unplug_failed(mb: &mut Mb, pages: OfflinePages, e: Error) -> Error {
+        if e == EIO || e == ENODEV || e == EINTR {
+            mb.keep(pages);
+            return EIO;
+        }
+        // SAFETY: The device refused, so the memory is still plugged; the block is online and
+        // stays so while the caller holds `mbs`.
+        unsafe { pages.online() };
+        e
     }
 
     /// Offlines and removes block `id` if it is online with nothing plugged; otherwise a later
@@ -577,6 +625,9 @@ impl VirtioMem {
             let mb = &mut mbs[id];
             if !mb.state.is_online() || mb.nr_plugged() != 0 {
                 return true;
+            }
+            if mb.in_transition {
+                return false;
             }
             match mb.mem.take() {
                 Some(m) => m,
@@ -661,9 +712,7 @@ impl VirtioMem {
             // SAFETY: The subblock is plugged, so its memory is accessible.
             unsafe { c.online() };
         } else {
-            let p = c.keep_offline();
-            // If there is no memory to remember them, the pages stay offline for good.
-            mb.kept.push(p, GFP_KERNEL).ok();
+            mb.keep(c.keep_offline());
         }
     }
 
@@ -673,9 +722,28 @@ impl VirtioMem {
         let mut mbs = self.mbs.lock();
         for id in 0..mbs.len() {
             if mbs[id].state == MbState::Plugged {
-                self.unplug_sbs(&g, &mut mbs[id], id, 0, g.sbs_per_mb)?;
+                self.unplug_plugged_runs(&g, &mut mbs[id], id)?;
                 mbs[id].state = MbState::Unused;
             }
+        }
+        Ok(())
+    }
+
+    /// Unplugs every run of plugged subblocks of block `id` (the device refuses ranges that
+    /// contain unplugged blocks).
+    fn unplug_plugged_runs(&self, g: &Geometry, mb: &mut Mb, id: usize) -> Result {
+        let mut sb = 0;
+        while sb < g.sbs_per_mb {
+            if !mb.is_plugged(sb) {
+                sb += 1;
+                continue;
+            }
+            let mut end = sb + 1;
+            while end < g.sbs_per_mb && mb.is_plugged(end) {
+                end += 1;
+            }
+            self.unplug_sbs(g, mb, id, sb, end - sb)?;
+            sb = end;
         }
         Ok(())
     }
@@ -686,6 +754,16 @@ impl VirtioMem {
         let Ok(g) = self.geo() else {
             return 0;
         };
+        // No transition starts once `removing` is set (the notifier checks it under `mbs`):
+        // taking `mbs` once orders our store before any later check. Then wait for the
+        // transitions in flight, so that the snapshot below is final.
+        drop(self.mbs.lock());
+        loop {
+            if !self.mbs.lock().iter().any(|m| m.in_transition) {
+                break;
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+        }
         let nr = self.mbs.lock().len();
         let mut stay = 0;
         for id in 0..nr {
@@ -697,7 +775,7 @@ impl VirtioMem {
                 (MbState::Offline | MbState::OfflinePartial, Some(mem)) => match mem.remove() {
                     Ok(()) => {
                         let mut mbs = self.mbs.lock();
-                        self.unplug_sbs(&g, &mut mbs[id], id, 0, g.sbs_per_mb).ok();
+                        self.unplug_plugged_runs(&g, &mut mbs[id], id).ok();
                         mbs[id].state = MbState::Unused;
                     }
                     Err((_, mem)) => {
@@ -707,7 +785,7 @@ impl VirtioMem {
                 },
                 (MbState::Plugged, _) => {
                     let mut mbs = self.mbs.lock();
-                    self.unplug_sbs(&g, &mut mbs[id], id, 0, g.sbs_per_mb).ok();
+                    self.unplug_plugged_runs(&g, &mut mbs[id], id).ok();
                 }
                 (_, Some(mem)) => {
                     stay += 1;
@@ -748,9 +826,15 @@ impl VirtioMem {
         }
         let mb = &mut mbs[id];
         let full = mb.nr_plugged() == g.sbs_per_mb;
+        // Checked under `mbs`, which teardown holds while it sets `removing`.
+        if matches!(event, Event::GoingOnline | Event::GoingOffline) && self.removing.load(Relaxed)
+        {
+            return NotifyResult::Veto(EBUSY);
+        }
         match event {
             Event::GoingOnline => {
                 if matches!(mb.state, MbState::Offline | MbState::OfflinePartial) {
+                    mb.in_transition = true;
                     NotifyResult::Ok
                 } else {
                     // Not memory this driver added and plugged.
@@ -763,9 +847,11 @@ impl VirtioMem {
                 // SAFETY: The block just went online and cannot go offline while we run.
                 let movable = unsafe { pages::pfn_is_movable(pfn) };
                 mb.state = MbState::of(true, movable, full);
+                mb.in_transition = false;
                 NotifyResult::Ok
             }
             Event::GoingOffline => {
+                mb.in_transition = true;
                 for t in mb.kept.iter_mut() {
                     // SAFETY: We handle `GoingOffline` for the block of these pages.
                     unsafe { t.going_offline() };
@@ -777,6 +863,7 @@ impl VirtioMem {
                     // SAFETY: We handle `CancelOffline` for the same offlining.
                     unsafe { t.cancel_offline() };
                 }
+                mb.in_transition = false;
                 NotifyResult::Ok
             }
             Event::Offline => {
@@ -784,9 +871,13 @@ impl VirtioMem {
                     t.offlined();
                 }
                 mb.state = MbState::of(false, false, full);
+                mb.in_transition = false;
                 NotifyResult::Ok
             }
-            Event::CancelOnline => NotifyResult::Ok,
+            Event::CancelOnline => {
+                mb.in_transition = false;
+                NotifyResult::Ok
+            }
         }
     }
 
