@@ -62,11 +62,11 @@ const STATUS_DRIVER_OK: u8 = bindings::VIRTIO_CONFIG_S_DRIVER_OK as u8;
 /// An adapter for the registration of virtio drivers.
 pub struct Adapter<T: Driver>(T);
 
-// SAFETY:
 // - `bindings::virtio_driver` is a C type declared as `repr(C)`.
 // - `T::Data` is the type of the driver's device private data.
 // - `struct virtio_driver` embeds a `struct device_driver`.
 // - `DEVICE_DRIVER_OFFSET` is the correct byte offset to the embedded `struct device_driver`.
+// SAFETY: By the four points above, the requirements of `DriverLayout` hold.
 unsafe impl<T: Driver> driver::DriverLayout for Adapter<T> {
     type DriverType = bindings::virtio_driver;
     type DriverData<'bound> = T::Data<'bound>;
@@ -124,10 +124,9 @@ unsafe impl<T: Driver + 'static> driver::RegistrationOps for Adapter<T> {
 
 impl<T: Driver + 'static> Adapter<T> {
     extern "C" fn probe_callback(vdev: *mut bindings::virtio_device) -> c_int {
+        // INVARIANT: `vdev` is valid for the duration of `probe_callback()`.
         // SAFETY: The virtio bus only ever calls the probe callback with a valid pointer to a
         // `struct virtio_device`.
-        //
-        // INVARIANT: `vdev` is valid for the duration of `probe_callback()`.
         let vdev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
 
         // `priv` belongs to the bound driver, and a C driver may have left it dangling.
@@ -149,10 +148,9 @@ impl<T: Driver + 'static> Adapter<T> {
     }
 
     extern "C" fn remove_callback(vdev: *mut bindings::virtio_device) {
+        // INVARIANT: `vdev` is valid for the duration of `remove_callback()`.
         // SAFETY: The virtio bus only ever calls the remove callback with a valid pointer to a
         // `struct virtio_device`.
-        //
-        // INVARIANT: `vdev` is valid for the duration of `remove_callback()`.
         let vdev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
 
         // SAFETY: `remove_callback` is only ever called after a successful call to
@@ -180,10 +178,10 @@ impl<T: Driver + 'static> Adapter<T> {
     }
 
     extern "C" fn config_changed_callback(vdev: *mut bindings::virtio_device) {
-        // SAFETY: The virtio core calls `config_changed` with a valid pointer to a
-        // `struct virtio_device` and only between the end of a successful `probe` (or `restore`)
-        // and the start of `remove` (or `freeze`): `virtio_config_core_disable()` runs under the
-        // same `config_lock` before either, so the device is bound for the whole call.
+        // The virtio core calls `config_changed` only between the end of a successful `probe` (or
+        // `restore`) and the start of `remove` (or `freeze`): `virtio_config_core_disable()` runs
+        // under the same `config_lock` before either.
+        // SAFETY: `vdev` is a valid `struct virtio_device`, bound for the whole call (above).
         let vdev = unsafe { &*vdev.cast::<Device<device::BoundInternal>>() };
 
         // SAFETY: See above: `probe` stored the private data with `set_drvdata` and it is only
