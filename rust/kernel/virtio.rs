@@ -43,11 +43,13 @@ pub use self::config::ConfigReader;
 pub use self::virtqueue::{
     Message,
     NoData,
+    Parts,
     QueueSpec,
     Request,
     Virtqueue,
     Virtqueues, //
     VqHandler,
+    MAX_PARTS,
 };
 
 /// Feature bit: the device complies with virtio 1.0 or later (`VIRTIO_F_VERSION_1`).
@@ -617,13 +619,16 @@ mod tests {
             GFP_KERNEL,
         )?;
         let base = core::ptr::from_ref(&*req).cast::<u8>();
-        let (out, resp) = req.parts();
+        let end = base.wrapping_add(core::mem::size_of::<Request<[u8; 24], u16>>());
+        let parts = req.parts();
+        assert_eq!((parts.nr_out(), parts.nr_in()), (1, 1));
+        let out = parts.out[0].unwrap_or(&[]);
+        let resp = parts.inp[0].as_deref().unwrap_or(&[]);
         assert_eq!(out.len(), 24);
         assert_eq!(resp.len(), 2);
         assert_eq!(out.as_ptr(), base);
         assert!(out.iter().all(|&b| b == 7));
         // Both parts lie inside the boxed message and do not overlap.
-        let end = base.wrapping_add(core::mem::size_of::<Request<[u8; 24], u16>>());
         let r = resp.as_ptr();
         assert!(r >= out.as_ptr().wrapping_add(out.len()) && r.wrapping_add(2) <= end);
         Ok(())
@@ -638,9 +643,19 @@ mod tests {
             },
             GFP_KERNEL,
         )?;
-        let (out, resp) = req.parts();
-        assert!(out.is_empty());
-        assert_eq!(resp.len(), 8);
+        let parts = req.parts();
+        assert_eq!((parts.nr_out(), parts.nr_in()), (0, 1));
         Ok(())
+    }
+
+    #[test]
+    fn parts_overflow_is_detected() {
+        let bufs = [[0u8; 1]; MAX_PARTS + 1];
+        let mut p = Parts::new();
+        for b in &bufs {
+            p = p.out(b);
+        }
+        assert!(p.overflow);
+        assert_eq!(p.nr_out(), MAX_PARTS);
     }
 }

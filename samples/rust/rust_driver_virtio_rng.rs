@@ -5,8 +5,11 @@
 //! Binds to every virtio-rng device, asks it for random bytes through its one virtqueue, and
 //! shows them in debugfs, under `/sys/kernel/debug/rust_virtio_rng.virtioN/`:
 //!
-//! - `entropy`: each read asks the device for fresh bytes and prints them in hex;
-//! - `stats`: requests answered and bytes received so far.
+//! - `entropy`: each read asks the device for fresh bytes and prints them in hex; the device
+//!   writes them into two halves, a two-part scatter-gather list;
+//! - `stats`: requests answered, bytes received and used-buffer callbacks so far;
+//! - `callbacks`: write `0` or `1` to disable or enable the queue's callbacks; reads still
+//!   complete without them (the request helper polls).
 //!
 //! It supports suspend: `freeze` drops the virtqueue (which resets the device) and `restore`
 //! creates it again.
@@ -26,15 +29,39 @@ use kernel::{
         Arc,
         Mutex, //
     },
+    uaccess::UserSliceReader,
     uapi,
     virtio, //
 };
 
 /// Bytes asked of the device per read of `entropy`.
 const ENTROPY_BYTES: usize = 32;
+const HALF: usize = ENTROPY_BYTES / 2;
 
-/// The device writes up to `ENTROPY_BYTES` random bytes; the driver sends nothing.
-type EntropyReq = virtio::Request<virtio::NoData, [u8; ENTROPY_BYTES]>;
+/// The device writes up to `ENTROPY_BYTES` random bytes into two halves; the driver sends
+/// nothing.
+struct EntropyReq {
+    first: [u8; HALF],
+    second: [u8; HALF],
+}
+
+// SAFETY: Both parts are distinct fields of `self`, the same on every call.
+unsafe impl virtio::Message for EntropyReq {
+    fn parts(&mut self) -> virtio::Parts<'_> {
+        virtio::Parts::new()
+            .inp(&mut self.first)
+            .inp(&mut self.second)
+    }
+}
+
+/// Counts the queue's used-buffer callbacks (hard interrupt context).
+struct Callbacks(Atomic<u64>);
+
+impl virtio::VqHandler for Callbacks {
+    fn used(&self) {
+        self.0.fetch_add(1, Relaxed);
+    }
+}
 
 /// State shared by the driver and its debugfs files.
 #[pin_data]
@@ -44,16 +71,37 @@ struct Rng {
     vq: Mutex<Option<virtio::Virtqueue<EntropyReq>>>,
     requests: Atomic<u64>,
     bytes: Atomic<u64>,
+    callbacks: Arc<Callbacks>,
 }
 
 impl Rng {
-    /// Creates the virtqueue of `vdev`.
-    fn find_vq(vdev: &virtio::Device<Core<'_>>) -> Result<virtio::Virtqueue<EntropyReq>> {
+    /// Creates the virtqueue of `vdev`, with `callbacks` counting its callbacks.
+    fn find_vq(
+        vdev: &virtio::Device<Core<'_>>,
+        callbacks: &Arc<Callbacks>,
+    ) -> Result<virtio::Virtqueue<EntropyReq>> {
+        let handler: Arc<dyn virtio::VqHandler> = callbacks.clone();
         let set = vdev.find_vqs(&[virtio::QueueSpec {
             name: c"input",
-            handler: None,
+            handler: Some(handler),
         }])?;
         virtio::Virtqueues::take(&set, 0)
+    }
+
+    /// Handles a write to `callbacks`: `0` disables them, `1` enables them.
+    fn set_callbacks(&self, reader: &mut UserSliceReader) -> Result {
+        let mut buf = [0u8; 1];
+        reader.read_slice(&mut buf)?;
+        let mut guard = self.vq.lock();
+        let vq = Option::as_mut(&mut *guard).ok_or(EAGAIN)?;
+        match buf[0] {
+            b'0' => vq.disable_cb(),
+            b'1' => {
+                vq.enable_cb();
+            }
+            _ => return Err(EINVAL),
+        }
+        Ok(())
     }
 
     /// Asks the device for random bytes; returns them and how many it wrote.
@@ -62,8 +110,8 @@ impl Rng {
         let vq = Option::as_mut(&mut *guard).ok_or(EAGAIN)?;
         let req = KBox::new(
             EntropyReq {
-                out: (),
-                resp: [0; ENTROPY_BYTES],
+                first: [0; HALF],
+                second: [0; HALF],
             },
             GFP_KERNEL,
         )?;
@@ -73,7 +121,10 @@ impl Rng {
         self.requests.fetch_add(1, Relaxed);
         // CAST: `len <= ENTROPY_BYTES`.
         self.bytes.fetch_add(len as u64, Relaxed);
-        Ok((req.resp, len))
+        let mut bytes = [0u8; ENTROPY_BYTES];
+        bytes[..HALF].copy_from_slice(&req.first);
+        bytes[HALF..].copy_from_slice(&req.second);
+        Ok((bytes, len))
     }
 
     fn show_entropy(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -91,9 +142,10 @@ impl Rng {
     fn show_stats(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "requests {}\nbytes {}",
+            "requests {}\nbytes {}\ncallbacks {}",
             self.requests.load(Relaxed),
-            self.bytes.load(Relaxed)
+            self.bytes.load(Relaxed),
+            self.callbacks.0.load(Relaxed)
         )
     }
 }
@@ -105,6 +157,8 @@ struct SampleDriver {
     entropy: debugfs::File<Arc<Rng>>,
     #[pin]
     stats: debugfs::File<Arc<Rng>>,
+    #[pin]
+    callbacks: debugfs::File<Arc<Rng>>,
     rng: Arc<Rng>,
     _dir: debugfs::Dir,
 }
@@ -120,12 +174,14 @@ impl virtio::Driver for SampleDriver {
         vdev: &'bound virtio::Device<Core<'_>>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
-            let vq = Rng::find_vq(vdev)?;
+            let callbacks = Arc::new(Callbacks(Atomic::new(0)), GFP_KERNEL)?;
+            let vq = Rng::find_vq(vdev, &callbacks)?;
             let rng = Arc::pin_init(
                 pin_init!(Rng {
                     vq <- new_mutex!(Some(vq)),
                     requests: Atomic::new(0),
                     bytes: Atomic::new(0),
+                    callbacks,
                 }),
                 GFP_KERNEL,
             )?;
@@ -146,6 +202,12 @@ impl virtio::Driver for SampleDriver {
                 stats <- dir.read_callback_file(c"stats", rng.clone(), &|r: &Arc<Rng>, f| {
                     r.show_stats(f)
                 }),
+                callbacks <- dir.read_write_callback_file(
+                    c"callbacks",
+                    rng.clone(),
+                    &|r: &Arc<Rng>, f| writeln!(f, "{}", r.callbacks.0.load(Relaxed)),
+                    &|r: &Arc<Rng>, w: &mut UserSliceReader| r.set_callbacks(w)
+                ),
                 rng,
                 _dir: dir,
             }))
@@ -160,7 +222,7 @@ impl virtio::Driver for SampleDriver {
     }
 
     fn restore<'bound>(vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
-        let vq = Rng::find_vq(vdev)?;
+        let vq = Rng::find_vq(vdev, &this.rng.callbacks)?;
         *this.rng.vq.lock() = Some(vq);
         vdev.ready();
         dev_info!(vdev, "restored\n");

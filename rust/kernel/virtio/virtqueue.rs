@@ -53,17 +53,98 @@ use core::{
 /// Most virtqueues one device may have through this abstraction.
 pub const MAX_QUEUES: usize = 64;
 
-/// A buffer that can be handed to a device: a device-readable part and a device-writable part.
+/// Most device-readable, and most device-writable, parts of one [`Message`].
+pub const MAX_PARTS: usize = 4;
+
+/// The parts of a [`Message`], which the device sees as one scatter-gather list: the
+/// device-readable parts first, then the device-writable ones. Empty parts are left out.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::virtio::Parts;
+///
+/// let (header, mut status, mut data) = ([1u8; 8], [0u8; 1], [0u8; 64]);
+/// let parts = Parts::new().out(&header).inp(&mut data).inp(&mut status);
+/// assert_eq!((parts.nr_out(), parts.nr_in()), (1, 2));
+/// ```
+pub struct Parts<'a> {
+    pub(crate) out: [Option<&'a [u8]>; MAX_PARTS],
+    pub(crate) inp: [Option<&'a mut [u8]>; MAX_PARTS],
+    nr_out: usize,
+    nr_in: usize,
+    pub(crate) overflow: bool,
+}
+
+impl<'a> Parts<'a> {
+    /// No parts.
+    pub fn new() -> Self {
+        Self {
+            out: [None; MAX_PARTS],
+            inp: [const { None }; MAX_PARTS],
+            nr_out: 0,
+            nr_in: 0,
+            overflow: false,
+        }
+    }
+
+    /// Adds a device-readable part.
+    pub fn out(mut self, part: &'a [u8]) -> Self {
+        if !part.is_empty() {
+            match self.out.get_mut(self.nr_out) {
+                Some(slot) => {
+                    *slot = Some(part);
+                    self.nr_out += 1;
+                }
+                None => self.overflow = true,
+            }
+        }
+        self
+    }
+
+    /// Adds a device-writable part.
+    pub fn inp(mut self, part: &'a mut [u8]) -> Self {
+        if !part.is_empty() {
+            match self.inp.get_mut(self.nr_in) {
+                Some(slot) => {
+                    *slot = Some(part);
+                    self.nr_in += 1;
+                }
+                None => self.overflow = true,
+            }
+        }
+        self
+    }
+
+    /// The number of device-readable parts.
+    pub fn nr_out(&self) -> usize {
+        self.nr_out
+    }
+
+    /// The number of device-writable parts.
+    pub fn nr_in(&self) -> usize {
+        self.nr_in
+    }
+}
+
+impl Default for Parts<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A buffer that can be handed to a device, as one or more device-readable parts followed by
+/// one or more device-writable parts.
 ///
 /// # Safety
 ///
-/// Both slices returned by [`Message::parts`] must point into the memory of `*self` itself (not
-/// into memory `self` merely refers to), must not overlap, and must be the same on every call.
-/// The abstraction relies on this: a message lives in a [`KBox`], so its parts are in the
-/// kernel's linear mapping and live exactly as long as the box.
+/// All slices in the [`Parts`] returned by [`Message::parts`] must point into the memory of
+/// `*self` itself (not into memory `self` merely refers to), must not overlap, and must be the
+/// same on every call. The abstraction relies on this: a message lives in a [`KBox`], so its
+/// parts are in the kernel's linear mapping and live exactly as long as the box.
 pub unsafe trait Message: Send + 'static {
-    /// The device-readable part and the device-writable part; either may be empty.
-    fn parts(&mut self) -> (&[u8], &mut [u8]);
+    /// The parts of the message.
+    fn parts(&mut self) -> Parts<'_>;
 }
 
 /// A request/response message: `out` is read by the device, `resp` is written by it.
@@ -95,8 +176,10 @@ where
     O: AsBytes + Send + 'static,
     I: AsBytes + FromBytes + Send + 'static,
 {
-    fn parts(&mut self) -> (&[u8], &mut [u8]) {
-        (self.out.as_bytes(), self.resp.as_bytes_mut())
+    fn parts(&mut self) -> Parts<'_> {
+        Parts::new()
+            .out(self.out.as_bytes())
+            .inp(self.resp.as_bytes_mut())
     }
 }
 
@@ -474,40 +557,47 @@ impl<M: Message> Virtqueue<M> {
     ///
     /// The device is not notified until [`Virtqueue::kick`].
     pub fn add(&mut self, mut msg: KBox<M>, flags: Flags) -> Result<(), (Error, KBox<M>)> {
-        let (out, inp) = msg.parts();
-        let (out_ptr, out_len) = (out.as_ptr(), out.len());
-        let (in_ptr, in_len) = (inp.as_mut_ptr(), inp.len());
-        let (Ok(out_len), Ok(in_len)) = (u32::try_from(out_len), u32::try_from(in_len)) else {
-            return Err((EINVAL, msg));
-        };
-        if out_len == 0 && in_len == 0 {
-            return Err((EINVAL, msg));
-        }
-
-        let mut sg = [const { MaybeUninit::<bindings::scatterlist>::uninit() }; 2];
-        let mut sgs: [*mut bindings::scatterlist; 2] = [ptr::null_mut(); 2];
-        let mut n = 0;
-        for (buf, len) in [(out_ptr, out_len), (in_ptr.cast_const(), in_len)] {
-            if len != 0 {
-                // SAFETY: `sg[n]` is valid for writes; `buf` points to `len` bytes inside the
-                // boxed message (by `Message`'s safety requirements), in the linear mapping.
-                unsafe { bindings::sg_init_one(sg[n].as_mut_ptr(), buf.cast(), len) };
-                sgs[n] = sg[n].as_mut_ptr();
-                n += 1;
+        // Each part becomes a one-entry scatterlist; readable ones first, as the ring requires.
+        let mut sg = [const { MaybeUninit::<bindings::scatterlist>::uninit() }; 2 * MAX_PARTS];
+        let mut sgs: [*mut bindings::scatterlist; 2 * MAX_PARTS] = [ptr::null_mut(); 2 * MAX_PARTS];
+        let mut segs = [(ptr::null::<u8>(), 0usize); 2 * MAX_PARTS];
+        let (nr_out, nr_in, ok) = {
+            let parts = msg.parts();
+            let readable = parts.out.iter().flatten().map(|p| (p.as_ptr(), p.len()));
+            let writable = parts.inp.iter().flatten().map(|p| (p.as_ptr(), p.len()));
+            for (slot, seg) in segs.iter_mut().zip(Iterator::chain(readable, writable)) {
+                *slot = seg;
             }
+            let ok = !parts.overflow && parts.nr_out + parts.nr_in != 0;
+            (parts.nr_out, parts.nr_in, ok)
+        };
+        if !ok {
+            return Err((EINVAL, msg));
         }
+        for (n, &(buf, len)) in segs.iter().take(nr_out + nr_in).enumerate() {
+            let Ok(len) = u32::try_from(len) else {
+                return Err((EINVAL, msg));
+            };
+            // SAFETY: `sg[n]` is valid for writes; `buf` points to `len` bytes inside the boxed
+            // message (by `Message`'s safety requirements), in the linear mapping.
+            unsafe { bindings::sg_init_one(sg[n].as_mut_ptr(), buf.cast(), len) };
+            sgs[n] = sg[n].as_mut_ptr();
+        }
+        // CAST: Both counts are at most `MAX_PARTS`.
+        let (out_sgs, in_sgs) = (nr_out as u32, nr_in as u32);
 
         let data = KBox::into_raw(msg);
         let ret = self.with_vq(|vq| {
             // SAFETY: `vq` is live and calls on it are serialized (`with_vq` and `&mut self`);
-            // `sgs` holds `out + in` initialized entries; `data` is non-NULL and identifies the
-            // buffer. The scatterlists may go out of scope once the buffer is in the ring.
+            // `sgs` holds `out_sgs + in_sgs` initialized entries; `data` is non-NULL and
+            // identifies the buffer. The scatterlists may go out of scope once the buffer is in
+            // the ring.
             unsafe {
                 bindings::virtqueue_add_sgs(
                     vq,
                     sgs.as_mut_ptr(),
-                    u32::from(out_len != 0),
-                    u32::from(in_len != 0),
+                    out_sgs,
+                    in_sgs,
                     data.cast(),
                     flags.as_raw(),
                 )

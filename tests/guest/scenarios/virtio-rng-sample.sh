@@ -31,6 +31,20 @@ diag "entropy: $e1"
 check "entropy is 32 bytes of hex" sh -c "echo '$e1' | grep -qxE '[0-9a-f]{64}'"
 check "two reads differ" [ "$e1" != "$e2" ]
 check "stats count the requests" sh -c "grep -qx 'requests 2' $dbg/stats && grep -qx 'bytes 64' $dbg/stats"
+zero=00000000000000000000000000000000
+check "the device filled both parts of the two-part buffer" \
+	sh -c "[ '$(echo "$e1" | cut -c1-32)' != $zero ] && [ '$(echo "$e1" | cut -c33-64)' != $zero ]"
+cb=$(cat $dbg/callbacks)
+check "the queue's VqHandler ran for the requests (callbacks $cb)" [ "$cb" -ge 2 ]
+
+# Callbacks off: the request helper still gets its answer (it polls); on again: they count.
+echo 0 > $dbg/callbacks
+check "entropy readable with callbacks disabled" sh -c "grep -qxE '[0-9a-f]{64}' $dbg/entropy"
+echo 1 > $dbg/callbacks
+cb0=$(cat $dbg/callbacks)
+check "entropy readable with callbacks enabled again" sh -c "grep -qxE '[0-9a-f]{64}' $dbg/entropy"
+check "callbacks count again once enabled" [ "$(cat $dbg/callbacks)" -gt "$cb0" ]
+check "a bad write to callbacks is refused" sh -c "! echo x > $dbg/callbacks 2>/dev/null"
 
 # Unbind and rebind through sysfs.
 echo "$dev" > $SYSDRV/unbind
