@@ -588,10 +588,9 @@ impl<M: Message> Virtqueue<M> {
 
         let data = KBox::into_raw(msg);
         let ret = self.with_vq(|vq| {
-            // SAFETY: `vq` is live and calls on it are serialized (`with_vq` and `&mut self`);
-            // `sgs` holds `out_sgs + in_sgs` initialized entries; `data` is non-NULL and
-            // identifies the buffer. The scatterlists may go out of scope once the buffer is in
-            // the ring.
+            // The scatterlists may go out of scope once the buffer is in the ring.
+            // SAFETY: `vq` is live and calls on it are serialized (`with_vq`, `&mut self`); `sgs`
+            // holds `out_sgs + in_sgs` initialized entries; `data` is non-NULL, the buffer's id.
             unsafe {
                 bindings::virtqueue_add_sgs(
                     vq,
