@@ -8,8 +8,11 @@
 //! - `entropy`: each read asks the device for fresh bytes and prints them in hex; the device
 //!   writes them into two halves, a two-part scatter-gather list;
 //! - `stats`: requests answered, bytes received and used-buffer callbacks so far;
-//! - `callbacks`: write `0` or `1` to disable or enable the queue's callbacks; reads still
-//!   complete without them (the request helper polls).
+//! - `entropy_async`: the same without the request helper: the buffer is added and the device
+//!   kicked, the queue's handler reports that the device used it, and only then is it taken
+//!   back; prints an error if no callback came within a second;
+//! - `callbacks`: write `0` or `1` to disable or enable the queue's callbacks; `entropy` still
+//!   completes without them (the request helper polls).
 //!
 //! It supports suspend: `freeze` drops the virtqueue (which resets the device) and `restore`
 //! creates it again.
@@ -127,6 +130,63 @@ impl Rng {
         Ok((bytes, len))
     }
 
+    /// Adds a request, kicks the device, waits for the queue's handler, then takes the buffer
+    /// back: the interrupt-driven path, without `exec()`.
+    fn read_async(&self) -> Result<[u8; ENTROPY_BYTES]> {
+        let mut guard = self.vq.lock();
+        let vq = Option::as_mut(&mut *guard).ok_or(EAGAIN)?;
+        let before = self.callbacks.0.load(Relaxed);
+        let req = KBox::new(
+            EntropyReq {
+                first: [0; HALF],
+                second: [0; HALF],
+            },
+            GFP_KERNEL,
+        )?;
+        vq.add(req, GFP_KERNEL).map_err(|(e, _req)| e)?;
+        if !vq.kick() {
+            return Err(EIO);
+        }
+        // Nothing takes the buffer back before the handler ran, so it must run.
+        let mut called = false;
+        for _ in 0..100 {
+            if self.callbacks.0.load(Relaxed) != before {
+                called = true;
+                break;
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+        }
+        // Take the buffer back in any case; `exec()` would drop it as stale otherwise.
+        let (req, _len) = loop {
+            if let Some(done) = vq.get_buf() {
+                break done;
+            }
+            if vq.is_broken() {
+                return Err(EIO);
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+        };
+        if !called {
+            return Err(ETIMEDOUT);
+        }
+        let mut bytes = [0u8; ENTROPY_BYTES];
+        bytes[..HALF].copy_from_slice(&req.first);
+        bytes[HALF..].copy_from_slice(&req.second);
+        Ok(bytes)
+    }
+
+    fn show_entropy_async(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.read_async() {
+            Ok(bytes) => {
+                for b in &bytes {
+                    write!(f, "{b:02x}")?;
+                }
+                writeln!(f)
+            }
+            Err(e) => writeln!(f, "error {}", e.to_errno()),
+        }
+    }
+
     fn show_entropy(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.read() {
             Ok((bytes, len)) => {
@@ -159,6 +219,8 @@ struct SampleDriver {
     stats: debugfs::File<Arc<Rng>>,
     #[pin]
     callbacks: debugfs::File<Arc<Rng>>,
+    #[pin]
+    entropy_async: debugfs::File<Arc<Rng>>,
     rng: Arc<Rng>,
     _dir: debugfs::Dir,
 }
@@ -202,6 +264,11 @@ impl virtio::Driver for SampleDriver {
                 stats <- dir.read_callback_file(c"stats", rng.clone(), &|r: &Arc<Rng>, f| {
                     r.show_stats(f)
                 }),
+                entropy_async <- dir.read_callback_file(
+                    c"entropy_async",
+                    rng.clone(),
+                    &|r: &Arc<Rng>, f| r.show_entropy_async(f)
+                ),
                 callbacks <- dir.read_write_callback_file(
                     c"callbacks",
                     rng.clone(),

@@ -34,16 +34,20 @@ check "stats count the requests" sh -c "grep -qx 'requests 2' $dbg/stats && grep
 zero=00000000000000000000000000000000
 check "the device filled both parts of the two-part buffer" \
 	sh -c "[ '$(echo "$e1" | cut -c1-32)' != $zero ] && [ '$(echo "$e1" | cut -c33-64)' != $zero ]"
-cb=$(cat $dbg/callbacks)
-check "the queue's VqHandler ran for the requests (callbacks $cb)" [ "$cb" -ge 2 ]
+# The interrupt-driven path: add, kick, the VqHandler reports the used buffer, get_buf.
+# (exec() may take its buffer back before the interrupt, so it proves nothing about callbacks.)
+a=$(cat $dbg/entropy_async)
+diag "entropy_async: $a"
+check "add/kick/handler/get_buf returns entropy" sh -c "echo '$a' | grep -qxE '[0-9a-f]{64}'"
 
-# Callbacks off: the request helper still gets its answer (it polls); on again: they count.
+# Callbacks off: the request helper still gets its answer (it polls); on again: the
+# interrupt-driven path works again.
 echo 0 > $dbg/callbacks
 check "entropy readable with callbacks disabled" sh -c "grep -qxE '[0-9a-f]{64}' $dbg/entropy"
 echo 1 > $dbg/callbacks
-cb0=$(cat $dbg/callbacks)
 check "entropy readable with callbacks enabled again" sh -c "grep -qxE '[0-9a-f]{64}' $dbg/entropy"
-check "callbacks count again once enabled" [ "$(cat $dbg/callbacks)" -gt "$cb0" ]
+check "the handler reports used buffers again once enabled" \
+	sh -c "grep -qxE '[0-9a-f]{64}' $dbg/entropy_async"
 check "a bad write to callbacks is refused" sh -c "! echo x > $dbg/callbacks 2>/dev/null"
 
 # Unbind and rebind through sysfs.
