@@ -57,6 +57,40 @@ unsafe impl virtio::Message for EntropyReq {
     }
 }
 
+impl EntropyReq {
+    /// An empty request for the device to fill.
+    fn new_boxed() -> Result<KBox<Self>> {
+        Ok(KBox::new(
+            Self {
+                first: [0; HALF],
+                second: [0; HALF],
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// The two halves, joined.
+    fn bytes(&self) -> [u8; ENTROPY_BYTES] {
+        let mut bytes = [0u8; ENTROPY_BYTES];
+        bytes[..HALF].copy_from_slice(&self.first);
+        bytes[HALF..].copy_from_slice(&self.second);
+        bytes
+    }
+}
+
+/// Prints `bytes` in hex on one line, or the error.
+fn write_hex(f: &mut fmt::Formatter<'_>, bytes: Result<&[u8]>) -> fmt::Result {
+    match bytes {
+        Ok(bytes) => {
+            for b in bytes {
+                write!(f, "{b:02x}")?;
+            }
+            writeln!(f)
+        }
+        Err(e) => writeln!(f, "error {}", e.to_errno()),
+    }
+}
+
 /// Counts the queue's used-buffer callbacks (hard interrupt context).
 struct Callbacks(Atomic<u64>);
 
@@ -111,23 +145,14 @@ impl Rng {
     fn read(&self) -> Result<([u8; ENTROPY_BYTES], usize)> {
         let mut guard = self.vq.lock();
         let vq = Option::as_mut(&mut *guard).ok_or(EAGAIN)?;
-        let req = KBox::new(
-            EntropyReq {
-                first: [0; HALF],
-                second: [0; HALF],
-            },
-            GFP_KERNEL,
-        )?;
+        let req = EntropyReq::new_boxed()?;
         let (req, len) = vq.exec(req)?;
         // The device says how much it wrote; never trust it beyond the buffer.
         let len = usize::try_from(len).map_or(ENTROPY_BYTES, |l| l.min(ENTROPY_BYTES));
         self.requests.fetch_add(1, Relaxed);
         // CAST: `len <= ENTROPY_BYTES`.
         self.bytes.fetch_add(len as u64, Relaxed);
-        let mut bytes = [0u8; ENTROPY_BYTES];
-        bytes[..HALF].copy_from_slice(&req.first);
-        bytes[HALF..].copy_from_slice(&req.second);
-        Ok((bytes, len))
+        Ok((req.bytes(), len))
     }
 
     /// Adds a request, kicks the device, waits for the queue's handler, then takes the buffer
@@ -136,13 +161,7 @@ impl Rng {
         let mut guard = self.vq.lock();
         let vq = Option::as_mut(&mut *guard).ok_or(EAGAIN)?;
         let before = self.callbacks.0.load(Relaxed);
-        let req = KBox::new(
-            EntropyReq {
-                first: [0; HALF],
-                second: [0; HALF],
-            },
-            GFP_KERNEL,
-        )?;
+        let req = EntropyReq::new_boxed()?;
         vq.add(req, GFP_KERNEL).map_err(|(e, _req)| e)?;
         if !vq.kick() {
             return Err(EIO);
@@ -169,34 +188,24 @@ impl Rng {
         if !called {
             return Err(ETIMEDOUT);
         }
-        let mut bytes = [0u8; ENTROPY_BYTES];
-        bytes[..HALF].copy_from_slice(&req.first);
-        bytes[HALF..].copy_from_slice(&req.second);
-        Ok(bytes)
+        Ok(req.bytes())
     }
 
     fn show_entropy_async(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.read_async() {
-            Ok(bytes) => {
-                for b in &bytes {
-                    write!(f, "{b:02x}")?;
-                }
-                writeln!(f)
-            }
-            Err(e) => writeln!(f, "error {}", e.to_errno()),
-        }
+        write_hex(
+            f,
+            self.read_async().as_ref().map(|b| &b[..]).map_err(|e| *e),
+        )
     }
 
     fn show_entropy(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.read() {
-            Ok((bytes, len)) => {
-                for b in &bytes[..len] {
-                    write!(f, "{b:02x}")?;
-                }
-                writeln!(f)
-            }
-            Err(e) => writeln!(f, "error {}", e.to_errno()),
-        }
+        write_hex(
+            f,
+            self.read()
+                .as_ref()
+                .map(|(b, len)| &b[..*len])
+                .map_err(|e| *e),
+        )
     }
 
     fn show_stats(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
