@@ -25,10 +25,13 @@ def cache_dir():
 
 
 def cache_paths():
-    """(kernel bzImage, initramfs) in the cache, as scripts/lib.sh lays it out."""
+    """(kernel bzImage, initramfs) in the cache, as scripts/lib.sh lays it out.
+
+    $VMEM_INITRAMFS names another initramfs (scripts/mkinitramfs honours it too),
+    so that two checkouts can share one kernel build."""
     k = _lib("kdir")
     return (os.path.join(k, "build", "arch", "x86", "boot", "bzImage"),
-            os.path.join(k, "initramfs.cpio.gz"))
+            os.environ.get("VMEM_INITRAMFS") or os.path.join(k, "initramfs.cpio.gz"))
 
 
 def scenario_config(s, driver, kernel, initrd):
