@@ -511,6 +511,13 @@ impl Device<device::Bound> {
     pub fn read_config<C, R>(&self, read: impl FnMut(&ConfigReader<'_, C>) -> R) -> R {
         self.read_config_unchecked(read)
     }
+
+    /// Writes a little-endian 32-bit field (`__le32`) at `offset` of the configuration space
+    /// laid out as `C`, e.g. virtio-balloon's `actual`. A write outside `C` WARNs and does
+    /// nothing.
+    pub fn write_config_le32<C>(&self, offset: u32, value: u32) {
+        config::write::<C>(self, offset, &value.to_le_bytes());
+    }
 }
 
 impl<'a> Device<device::Core<'a>> {

@@ -104,3 +104,23 @@ impl<'a, C> ConfigReader<'a, C> {
         }
     }
 }
+
+/// Writes `bytes` at `offset` of the configuration space laid out as `C`, with one access of
+/// that size. A write outside `C` is a driver bug: it WARNs and writes nothing.
+pub(super) fn write<C>(dev: &Device, offset: u32, bytes: &[u8]) {
+    let inside = usize::try_from(offset)
+        .ok()
+        .and_then(|o| o.checked_add(bytes.len()))
+        .is_some_and(|end| end <= core::mem::size_of::<C>());
+    if crate::warn_on!(!inside) {
+        return;
+    }
+    let Ok(len) = u32::try_from(bytes.len()) else {
+        return;
+    };
+    if let Some(set) = dev.ops().set {
+        // SAFETY: `dev.as_raw()` is a valid `struct virtio_device` by the type invariant of
+        // `Device`, and `bytes` is valid for reads of `len` bytes.
+        unsafe { set(dev.as_raw(), offset, bytes.as_ptr().cast(), len) };
+    }
+}

@@ -550,6 +550,19 @@ impl<M: Message> Virtqueue<M> {
         Ok(value)
     }
 
+    /// Writes a little-endian 32-bit configuration field, as
+    /// [`Device::write_config_le32`](super::Device::write_config_le32) does, as long as the
+    /// queues are not revoked (`ENODEV` afterwards).
+    pub fn write_config_le32<C>(&mut self, offset: u32, value: u32) -> Result {
+        let live = self.set.live.lock();
+        if !live.alive {
+            return Err(ENODEV);
+        }
+        super::config::write::<C>(&self.set.dev, offset, &value.to_le_bytes());
+        drop(live);
+        Ok(())
+    }
+
     /// Hands `msg` to the device; it comes back from [`Virtqueue::get_buf`] once the device
     /// used it. On failure (`ENOSPC` when the ring is full, `EIO` if the device is broken,
     /// `ENODEV` once the queues are revoked, `EINVAL` for an empty message) the message is
@@ -672,6 +685,17 @@ impl<M: Message> Virtqueue<M> {
     /// unbound or frozen), and `EINTR` if the caller gets a signal; the request then stays with
     /// the device, and its buffer is freed when it comes back or at revocation.
     pub fn exec(&mut self, msg: KBox<M>) -> Result<(KBox<M>, u32)> {
+        self.exec_inner(msg, true)
+    }
+
+    /// Like [`Virtqueue::exec`], but a signal does not end the wait: for requests whose answer
+    /// the caller cannot do without, such as a balloon telling its device which pages it may
+    /// take before the guest reuses them. Still fails with `EIO` or `ENODEV`.
+    pub fn exec_uninterruptible(&mut self, msg: KBox<M>) -> Result<(KBox<M>, u32)> {
+        self.exec_inner(msg, false)
+    }
+
+    fn exec_inner(&mut self, msg: KBox<M>, interruptible: bool) -> Result<(KBox<M>, u32)> {
         let mine = ptr::from_ref::<M>(&msg).addr();
         self.add(msg, GFP_KERNEL).map_err(|(e, _msg)| e)?;
         if !self.kick() {
@@ -698,7 +722,9 @@ impl<M: Message> Virtqueue<M> {
                 .wait_used(self.index, crate::time::msecs_to_jiffies(1000))
             {
                 Wait::Used | Wait::Timeout => {}
-                Wait::Signal => return Err(EINTR),
+                Wait::Signal if interruptible => return Err(EINTR),
+                // The condition variable only waits interruptibly: with a signal pending, poll.
+                Wait::Signal => crate::time::delay::fsleep(crate::time::Delta::from_millis(5)),
                 Wait::Revoked => return Err(ENODEV),
             }
         }
