@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Memory balloon pages, and their migration.
+//!
+//! A memory balloon takes pages away from the guest and hands them to the hypervisor. The pages
+//! stay movable: compaction and memory offlining may migrate an inflated page, and the balloon
+//! driver then tells its device about the new page and the old one.
+//!
+//! In Linux 7.3 this all goes through `mm/balloon.c`: balloon pages are `PageOffline` pages with
+//! `PG_movable_ops`, and the one set of movable operations for them (registered by the core at
+//! boot) calls back into the driver through `balloon_dev_info.migratepage`. A Rust balloon plugs
+//! in there, with [`BalloonMigrate`].
+//!
+//! Ownership is explicit in the types:
+//!
+//! - a [`BalloonPage`] is a page the driver owns: allocated for the balloon and not yet in it, or
+//!   taken out of it. Dropping it frees it.
+//! - a page *in* the balloon has no Rust handle at all: [`Balloon::enqueue`] consumes the
+//!   [`BalloonPage`], and only [`Balloon::dequeue`] gives one back. So a driver cannot use or
+//!   free a page that the balloon, or the migration core, owns.
+//! - during migration the driver sees the two pages as [`MigratingPage`]s, which only tell their
+//!   frame numbers.
+//!
+//! C header: [`include/linux/balloon.h`](srctree/include/linux/balloon.h)
+
+use crate::{
+    bindings,
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
+    types::Opaque,
+};
+use core::{
+    marker::PhantomData,
+    mem::ManuallyDrop,
+    ptr::NonNull, //
+};
+
+/// A page owned by a balloon driver, outside the balloon.
+///
+/// # Invariants
+///
+/// `page` is an order-0 page whose reference the holder owns; it is on no list (its `lru` is
+/// free) and in no balloon.
+pub struct BalloonPage {
+    page: NonNull<bindings::page>,
+}
+
+// SAFETY: A page may be freed, and its frame number read, from any thread.
+unsafe impl Send for BalloonPage {}
+// SAFETY: `&BalloonPage` only reads the frame number.
+unsafe impl Sync for BalloonPage {}
+
+impl BalloonPage {
+    /// Allocates a page for the balloon, as the balloon core does: movable (so that it can be
+    /// migrated while inflated) when balloon migration is built in, and without warning, retrying
+    /// or dipping into reserves when memory is short.
+    pub fn alloc() -> Option<Self> {
+        // SAFETY: FFI call without preconditions.
+        let page = NonNull::new(unsafe { bindings::balloon_page_alloc() })?;
+        // INVARIANT: A freshly allocated order-0 page, ours, on no list.
+        Some(Self { page })
+    }
+
+    /// The page frame number.
+    pub fn pfn(&self) -> usize {
+        // SAFETY: `page` is a valid page (type invariant).
+        unsafe { bindings::page_to_pfn(self.page.as_ptr()) }
+    }
+
+    fn into_raw(self) -> *mut bindings::page {
+        ManuallyDrop::new(self).page.as_ptr()
+    }
+
+    /// # Safety
+    ///
+    /// `page` must satisfy the type invariants, and the caller gives its ownership away.
+    unsafe fn from_raw(page: *mut bindings::page) -> Option<Self> {
+        NonNull::new(page).map(|page| Self { page })
+    }
+}
+
+impl Drop for BalloonPage {
+    fn drop(&mut self) {
+        // SAFETY: We own the reference (type invariant); dropping it frees the page (a page that
+        // was in a balloon is still `PageOffline`, which the allocator clears when it frees it).
+        unsafe { bindings::put_page(self.page.as_ptr()) };
+    }
+}
+
+/// A list of [`BalloonPage`]s, linked through the pages themselves (`page->lru`), as the balloon
+/// core's list functions take them.
+///
+/// Building the list needs no memory, so a driver that allocates one list up front can inflate
+/// and deflate without allocating anything but the pages themselves (which matters when it
+/// deflates for the OOM killer).
+///
+/// # Invariants
+///
+/// `head` is an initialized list head whose entries are exactly `len` pages satisfying
+/// [`BalloonPage`]'s invariants except for being on this list, owned by the list.
+pub struct PageList {
+    head: KBox<Opaque<bindings::list_head>>,
+    len: usize,
+}
+
+// SAFETY: The list owns its pages, which may be freed from any thread.
+unsafe impl Send for PageList {}
+// SAFETY: `&PageList` only reads the pages' frame numbers.
+unsafe impl Sync for PageList {}
+
+impl PageList {
+    /// An empty list.
+    pub fn new() -> Result<Self> {
+        let head = KBox::new(Opaque::<bindings::list_head>::uninit(), GFP_KERNEL)?;
+        // SAFETY: `head` is valid for writes, and boxed: its address is stable.
+        unsafe { bindings::INIT_LIST_HEAD(head.get()) };
+        // INVARIANT: The list is initialized and empty.
+        Ok(Self { head, len: 0 })
+    }
+
+    /// The number of pages on the list.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds `page` at the front of the list.
+    pub fn push(&mut self, page: BalloonPage) {
+        // SAFETY: The head is initialized (type invariant), the page's `lru` is free
+        // (`BalloonPage` invariant); the list now owns the page.
+        unsafe { bindings::balloon_list_push(self.head.get(), page.into_raw()) };
+        self.len += 1;
+    }
+
+    /// Takes the first page off the list.
+    pub fn pop(&mut self) -> Option<BalloonPage> {
+        // SAFETY: The head is initialized and its entries are pages (type invariant).
+        let page = unsafe { bindings::balloon_list_pop(self.head.get()) };
+        // SAFETY: The page came off our list: it is ours, and its `lru` is free again.
+        let page = unsafe { BalloonPage::from_raw(page) }?;
+        self.len -= 1;
+        Some(page)
+    }
+
+    /// The frame numbers of the pages on the list, first to last.
+    pub fn pfns(&self) -> impl Iterator<Item = usize> + '_ {
+        let head = self.head.get();
+        let mut cur: *mut bindings::page = core::ptr::null_mut();
+        core::iter::from_fn(move || {
+            // SAFETY: `head` is initialized and `cur` is NULL or one of its pages (type
+            // invariant); `&self` keeps the list unchanged while we walk it.
+            cur = unsafe { bindings::balloon_list_next(head, cur) };
+            // SAFETY: A page on the list is a valid page.
+            (!cur.is_null()).then(|| unsafe { bindings::page_to_pfn(cur) })
+        })
+    }
+}
+
+impl Drop for PageList {
+    fn drop(&mut self) {
+        while self.pop().is_some() {}
+    }
+}
+
+/// How hard the migration core tries (`enum migrate_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrateMode {
+    /// Must not block.
+    Async,
+    /// May block, but not on page writeback.
+    SyncLight,
+    /// May block.
+    Sync,
+}
+
+impl MigrateMode {
+    fn from_raw(mode: bindings::migrate_mode) -> Self {
+        match mode {
+            bindings::migrate_mode_MIGRATE_ASYNC => Self::Async,
+            bindings::migrate_mode_MIGRATE_SYNC_LIGHT => Self::SyncLight,
+            _ => Self::Sync,
+        }
+    }
+}
+
+/// A page taking part in a balloon page migration. The migration core owns it; the driver may
+/// only tell its frame number to its device.
+pub struct MigratingPage<'a> {
+    page: NonNull<bindings::page>,
+    _p: PhantomData<&'a bindings::page>,
+}
+
+impl MigratingPage<'_> {
+    /// The page frame number.
+    pub fn pfn(&self) -> usize {
+        // SAFETY: `page` is valid for the lifetime of `self` (the migration core holds it).
+        unsafe { bindings::page_to_pfn(self.page.as_ptr()) }
+    }
+}
+
+/// What a successful [`BalloonMigrate::migrate`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Migrated {
+    /// The new page replaces the old one in the balloon; the core counts `balloon_migrate`.
+    Moved,
+    /// The old page was deflated and the new one not inflated: the balloon shrinks by one page
+    /// and the core counts `balloon_deflate`.
+    Deflated,
+}
+
+/// The driver's side of balloon page migration.
+pub trait BalloonMigrate: Send + Sync {
+    /// Moves an inflated page: the device must learn that `new` is now inflated and `old` is
+    /// not. The contents do not matter.
+    ///
+    /// Called by the migration core, in process context, without any balloon lock held. `mode`
+    /// says how hard the core tries; like the C virtio-balloon driver, an implementation that
+    /// must talk to its device may sleep in any mode. An error (typically `EAGAIN`, e.g. when
+    /// the driver is busy inflating or deflating) puts the old page back into the balloon, and
+    /// the core may try again later.
+    fn migrate(
+        &self,
+        new: &MigratingPage<'_>,
+        old: &MigratingPage<'_>,
+        mode: MigrateMode,
+    ) -> Result<Migrated>;
+}
+
+/// Whether inflating a balloon takes its pages out of the zones' managed page counts (so that
+/// `MemTotal` shrinks), the `adjust_managed_page_count` choice of `struct balloon_dev_info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManagedPages {
+    /// Inflated pages still count as managed (virtio-balloon with `DEFLATE_ON_OOM`: the pages
+    /// come back when the guest needs them).
+    Keep,
+    /// Inflated pages leave the managed counts.
+    Adjust,
+}
+
+/// A memory balloon (`struct balloon_dev_info`) together with the driver's migration handler.
+///
+/// Dropping it returns any page still in it to the guest, without telling a device; drivers
+/// deflate first.
+///
+/// # Invariants
+///
+/// - `info` is initialized by `balloon_devinfo_init`, with `migratepage` set to
+///   `Self::migrate_callback` when balloon migration is built in; it is pinned.
+/// - `pages` is the number of pages in the balloon, on its list or isolated for migration.
+#[pin_data(PinnedDrop)]
+pub struct Balloon<T: BalloonMigrate> {
+    #[pin]
+    info: Opaque<bindings::balloon_dev_info>,
+    pages: Atomic<usize>,
+    data: T,
+}
+
+// SAFETY: The balloon core serializes all access to `info` with its own lock; `data` is `Sync`.
+unsafe impl<T: BalloonMigrate> Send for Balloon<T> {}
+// SAFETY: As above.
+unsafe impl<T: BalloonMigrate> Sync for Balloon<T> {}
+
+impl<T: BalloonMigrate> Balloon<T> {
+    /// An empty balloon whose migrations `data` handles.
+    pub fn new(managed: ManagedPages, data: T) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // `data` is written before the balloon holds any page, so before any migration.
+            data,
+            pages: Atomic::new(0),
+            info <- Opaque::ffi_init(move |info: *mut bindings::balloon_dev_info| {
+                // SAFETY: `info` is valid for writes.
+                unsafe { bindings::balloon_devinfo_init(info) };
+                // SAFETY: As above; the struct is initialized.
+                unsafe {
+                    (*info).adjust_managed_page_count = managed == ManagedPages::Adjust;
+                    if cfg!(CONFIG_BALLOON_MIGRATION) {
+                        (*info).migratepage = Some(Self::migrate_callback);
+                    }
+                }
+            }),
+        })
+    }
+
+    /// The driver data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The number of pages in the balloon, including pages isolated for migration.
+    pub fn len(&self) -> usize {
+        self.pages.load(Relaxed)
+    }
+
+    /// Whether the balloon holds no page.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Puts `page` into the balloon: the guest loses it. Counts `balloon_inflate`.
+    ///
+    /// Returns the page's frame number, to tell the device.
+    pub fn enqueue(&self, page: BalloonPage) -> usize {
+        let pfn = page.pfn();
+        // SAFETY: `info` is initialized and pinned (type invariant); the page satisfies the
+        // core's requirements (order 0, `lru` free), and the balloon owns it from now on.
+        unsafe { bindings::balloon_page_enqueue(self.info.get(), page.into_raw()) };
+        self.pages.fetch_add(1, Relaxed);
+        pfn
+    }
+
+    /// Puts every page of `list` into the balloon, under one lock. Returns how many.
+    pub fn enqueue_list(&self, list: &mut PageList) -> usize {
+        // SAFETY: `info` is initialized and pinned; the list's pages are owned by the list and
+        // linked through `lru` (type invariant of `PageList`), as the core requires.
+        let n = unsafe { bindings::balloon_page_list_enqueue(self.info.get(), list.head.get()) };
+        // The core took every page off the list.
+        list.len = 0;
+        self.pages.fetch_add(n, Relaxed);
+        n
+    }
+
+    /// Takes up to `n` pages out of the balloon onto `list`, which the driver then owns again:
+    /// it tells the device, then frees them (or keeps them). Counts `balloon_deflate`.
+    ///
+    /// May return fewer pages than the balloon holds when some are isolated for migration at
+    /// the moment.
+    pub fn dequeue_list(&self, list: &mut PageList, n: usize) -> usize {
+        // SAFETY: `info` is initialized and pinned; the list head is initialized. The core moves
+        // pages from the balloon onto it, and they are owned by the list from then on.
+        let got =
+            unsafe { bindings::balloon_page_list_dequeue(self.info.get(), list.head.get(), n) };
+        list.len += got;
+        self.pages.fetch_sub(got, Relaxed);
+        got
+    }
+
+    /// Takes one page out of the balloon, if one is on its list (see [`Self::dequeue_list`]).
+    pub fn dequeue(&self) -> Option<BalloonPage> {
+        let head = Opaque::<bindings::list_head>::uninit();
+        // SAFETY: `head` is valid for writes and does not move until the end of this function.
+        unsafe { bindings::INIT_LIST_HEAD(head.get()) };
+        // Unlike `balloon_page_dequeue`, this cannot BUG() on an empty balloon.
+        // SAFETY: As in `dequeue_list`.
+        let got = unsafe { bindings::balloon_page_list_dequeue(self.info.get(), head.get(), 1) };
+        if got == 0 {
+            return None;
+        }
+        self.pages.fetch_sub(1, Relaxed);
+        // SAFETY: `head` holds exactly the page we dequeued.
+        let page = unsafe { bindings::balloon_list_pop(head.get()) };
+        // SAFETY: The page is off every list and ours.
+        unsafe { BalloonPage::from_raw(page) }
+    }
+
+    /// `balloon_dev_info.migratepage`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the balloon core with the `info` of a live `Balloon<T>`, and with two pages it
+    /// holds for the duration of the call.
+    unsafe extern "C" fn migrate_callback(
+        info: *mut bindings::balloon_dev_info,
+        newpage: *mut bindings::page,
+        page: *mut bindings::page,
+        mode: bindings::migrate_mode,
+    ) -> c_int {
+        // SAFETY: `info` is the `info` field of a live `Balloon<T>`: the balloon holds (isolated)
+        // pages, so it is not dropped yet (its drop waits for them).
+        let this = unsafe { &*crate::container_of!(Opaque::cast_from(info), Self, info) };
+        let (Some(new), Some(old)) = (NonNull::new(newpage), NonNull::new(page)) else {
+            return EAGAIN.to_errno();
+        };
+        let new = MigratingPage {
+            page: new,
+            _p: PhantomData,
+        };
+        let old = MigratingPage {
+            page: old,
+            _p: PhantomData,
+        };
+        match this.data.migrate(&new, &old, MigrateMode::from_raw(mode)) {
+            Ok(Migrated::Moved) => 0,
+            Ok(Migrated::Deflated) => {
+                this.pages.fetch_sub(1, Relaxed);
+                ENOENT.to_errno()
+            }
+            // Anything else makes the core put the page back; keep the core's contract that
+            // only -ENOENT means "deflated".
+            Err(e) if e == ENOENT => EAGAIN.to_errno(),
+            Err(e) => e.to_errno(),
+        }
+    }
+}
+
+impl<T: BalloonMigrate> Balloon<T> {
+    /// Pages isolated for migration right now. Read without the core's lock: once it reads 0
+    /// after the balloon is empty, the core has finished its last access to `info` (dropping
+    /// `isolated_pages` is the last thing `balloon_page_migrate()` does with it).
+    fn isolated(&self) -> usize {
+        // SAFETY: `info` is initialized (type invariant); a racy read of a word-sized counter,
+        // like the kernel's READ_ONCE().
+        unsafe { core::ptr::read_volatile(&raw const (*self.info.get()).isolated_pages) }
+    }
+}
+
+#[pinned_drop]
+impl<T: BalloonMigrate> PinnedDrop for Balloon<T> {
+    fn drop(self: Pin<&mut Self>) {
+        let this = self.into_ref().get_ref();
+        if !this.is_empty() {
+            pr_warn!(
+                "balloon dropped with {} pages inflated; returning them\n",
+                this.len()
+            );
+        }
+        // Pages isolated for migration come back to the list (or are replaced) shortly, and
+        // the migration callback never waits for us. The core may still be finishing a
+        // migration whose callback already ran (`Migrated::Deflated` shrinks the count first):
+        // wait for that too, it still uses `info`.
+        while !this.is_empty() || this.isolated() != 0 {
+            match this.dequeue() {
+                Some(page) => drop(page),
+                None => crate::time::delay::fsleep(crate::time::Delta::from_millis(1)),
+            }
+        }
+    }
+}
+
+#[cfg(CONFIG_RUST_MM_BALLOON_KUNIT_TEST)]
+#[macros::kunit_tests(rust_kernel_mm_balloon)]
+mod tests {
+    use super::*;
+
+    /// Refuses every migration: the test pages must stay where they are.
+    struct NoMigrate;
+
+    impl BalloonMigrate for NoMigrate {
+        fn migrate(
+            &self,
+            _new: &MigratingPage<'_>,
+            _old: &MigratingPage<'_>,
+            _mode: MigrateMode,
+        ) -> Result<Migrated> {
+            Err(EAGAIN)
+        }
+    }
+
+    #[test]
+    fn migrate_mode_from_raw() {
+        assert_eq!(
+            MigrateMode::from_raw(bindings::migrate_mode_MIGRATE_ASYNC),
+            MigrateMode::Async
+        );
+        assert_eq!(
+            MigrateMode::from_raw(bindings::migrate_mode_MIGRATE_SYNC_LIGHT),
+            MigrateMode::SyncLight
+        );
+        assert_eq!(
+            MigrateMode::from_raw(bindings::migrate_mode_MIGRATE_SYNC),
+            MigrateMode::Sync
+        );
+    }
+
+    #[test]
+    fn page_list_order_and_pfns() -> Result {
+        let mut list = PageList::new()?;
+        assert!(list.is_empty());
+        let mut pfns = KVec::new();
+        for _ in 0..4 {
+            let page = BalloonPage::alloc().ok_or(ENOMEM)?;
+            pfns.push(page.pfn(), GFP_KERNEL)?;
+            list.push(page);
+        }
+        assert_eq!(list.len(), 4);
+        // `push` adds at the front: the walk sees the pages newest first.
+        let mut walked = KVec::new();
+        for pfn in list.pfns() {
+            walked.push(pfn, GFP_KERNEL)?;
+        }
+        pfns.reverse();
+        assert_eq!(&walked[..], &pfns[..]);
+        let first = list.pop().ok_or(EINVAL)?;
+        assert_eq!(first.pfn(), pfns[0]);
+        assert_eq!(list.len(), 3);
+        // Dropping the list frees the rest.
+        Ok(())
+    }
+
+    #[test]
+    fn enqueue_dequeue_accounting() -> Result {
+        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Adjust, NoMigrate), GFP_KERNEL)?;
+        let total0 = crate::mm::stats::MemStats::snapshot().total;
+        let mut list = PageList::new()?;
+        for _ in 0..8 {
+            list.push(BalloonPage::alloc().ok_or(ENOMEM)?);
+        }
+        assert_eq!(balloon.enqueue_list(&mut list), 8);
+        assert!(list.is_empty());
+        let single = balloon.enqueue(BalloonPage::alloc().ok_or(ENOMEM)?);
+        assert!(single != 0);
+        assert_eq!(balloon.len(), 9);
+        // `ManagedPages::Adjust`: inflated pages leave MemTotal.
+        let total1 = crate::mm::stats::MemStats::snapshot().total;
+        assert_eq!(total0 - total1, 9 * crate::page::PAGE_SIZE as u64);
+
+        assert_eq!(balloon.dequeue_list(&mut list, 3), 3);
+        assert_eq!(list.len(), 3);
+        assert_eq!(balloon.len(), 6);
+        while balloon.dequeue().is_some() {}
+        assert!(balloon.is_empty());
+        // Asking an empty balloon is harmless (C's balloon_page_dequeue() would BUG()).
+        assert!(balloon.dequeue().is_none());
+        assert_eq!(balloon.dequeue_list(&mut list, 5), 0);
+        drop(list);
+        assert_eq!(crate::mm::stats::MemStats::snapshot().total, total0);
+        Ok(())
+    }
+}
