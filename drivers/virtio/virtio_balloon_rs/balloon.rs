@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Inflating, deflating and migrating balloon pages, and the worker that follows the
+//! hypervisor's target.
+//!
+//! Lock order: `Link::hw` (the C driver's `balloon_lock`) is held while telling the device about
+//! pages. The migration callback only try-locks it, like the C driver: a migration that meets an
+//! inflate or deflate in progress is retried later by the core, and an inflation that triggers
+//! compaction cannot deadlock on its own lock.
+
+use crate::protocol::{
+    Pfns,
+    Stats,
+    PAGES_PER_PAGE,
+    PAGES_PER_REQUEST, //
+};
+use core::mem::offset_of;
+use kernel::{
+    mm::{
+        balloon::{
+            Balloon,
+            BalloonMigrate,
+            BalloonPage,
+            ManagedPages,
+            MigrateMode,
+            Migrated,
+            MigratingPage,
+            PageList, //
+        },
+        oom::OomHandler,
+        stats::MemStats,
+    },
+    new_mutex,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        Mutex, //
+    },
+    time::{
+        delay::fsleep,
+        Delta, //
+    },
+    uapi,
+    virtio::{
+        self,
+        Virtqueue, //
+    },
+    workqueue::{
+        self,
+        Work,
+        WorkItem, //
+    },
+};
+
+type Cfg = uapi::virtio_balloon_config;
+
+/// How many device pages the OOM notifier deflates per call, as in the C driver.
+const OOM_NR_PAGES: usize = 256;
+
+/// The inflate and deflate queues with their preallocated request and page list: inflating and
+/// deflating allocate nothing but balloon pages, so deflating works when memory is exhausted.
+pub(crate) struct Hw {
+    inflate: Virtqueue<Pfns>,
+    deflate: Virtqueue<Pfns>,
+    req: Option<KBox<Pfns>>,
+    list: PageList,
+}
+
+impl Hw {
+    pub(crate) fn new(
+        inflate: Virtqueue<Pfns>,
+        deflate: Virtqueue<Pfns>,
+        le: bool,
+    ) -> Result<Self> {
+        Ok(Self {
+            inflate,
+            deflate,
+            req: Some(Pfns::new(le)?),
+            list: PageList::new()?,
+        })
+    }
+
+    /// Sends the prepared request on `deflate` or inflate, and waits for the device.
+    fn tell(&mut self, deflate: bool) -> Result {
+        let req = self.req.take().ok_or(EBUSY)?;
+        let q = if deflate {
+            &mut self.deflate
+        } else {
+            &mut self.inflate
+        };
+        let (req, _) = q.exec_uninterruptible(req)?;
+        self.req = Some(req);
+        Ok(())
+    }
+
+    fn request(&mut self) -> Result<&mut Pfns> {
+        let req = self.req.as_deref_mut().ok_or(EBUSY)?;
+        req.clear();
+        Ok(req)
+    }
+}
+
+/// Counters for the debugfs view and the tests.
+pub(crate) struct Counters {
+    pub(crate) tell_failed: Atomic<u64>,
+    pub(crate) migrated: Atomic<u64>,
+    pub(crate) migrate_busy: Atomic<u64>,
+    pub(crate) oom_deflated: Atomic<u64>,
+    pub(crate) out_of_puff: Atomic<u64>,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Self {
+            tell_failed: Atomic::new(0),
+            migrated: Atomic::new(0),
+            migrate_busy: Atomic::new(0),
+            oom_deflated: Atomic::new(0),
+            out_of_puff: Atomic::new(0),
+        }
+    }
+}
+
+/// The device side of the balloon, shared with the migration callback.
+pub(crate) struct Link {
+    /// `None` while the device is frozen or after unbind.
+    pub(crate) hw: Arc<Mutex<Option<Hw>>>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl BalloonMigrate for Link {
+    fn migrate(
+        &self,
+        new: &MigratingPage<'_>,
+        old: &MigratingPage<'_>,
+        _mode: MigrateMode,
+    ) -> Result<Migrated> {
+        // Like the C driver: never wait for an inflate or deflate in progress.
+        let Some(mut guard) = self.hw.try_lock() else {
+            self.counters.migrate_busy.fetch_add(1, Relaxed);
+            return Err(EAGAIN);
+        };
+        let hw = (*guard).as_mut().ok_or(EAGAIN)?;
+        // Inflate the new page first, then deflate the old one: the device never sees the
+        // balloon smaller than it is.
+        if !hw.request()?.push_page(new.pfn()) {
+            return Err(EAGAIN);
+        }
+        hw.tell(false).inspect_err(|_| {
+            self.counters.tell_failed.fetch_add(1, Relaxed);
+        })?;
+        if hw.request()?.push_page(old.pfn()) && hw.tell(true).is_ok() {
+            self.counters.migrated.fetch_add(1, Relaxed);
+        } else {
+            // The device keeps both; the old page is the guest's again either way, as in C.
+            self.counters.tell_failed.fetch_add(1, Relaxed);
+        }
+        Ok(Migrated::Moved)
+    }
+}
+
+/// The stats queue and its buffer.
+pub(crate) struct StatsQueue {
+    pub(crate) vq: Virtqueue<Stats>,
+}
+
+/// One virtio-balloon device.
+#[pin_data]
+pub(crate) struct VirtioBalloon {
+    pub(crate) vdev: ARef<virtio::Device>,
+    #[pin]
+    pub(crate) balloon: Balloon<Link>,
+    #[pin]
+    pub(crate) stats: Mutex<Option<StatsQueue>>,
+    /// No new work once set (freeze, unbind).
+    pub(crate) stop: Atomic<bool>,
+    pub(crate) deflate_on_oom: bool,
+    #[pin]
+    size_work: Work<VirtioBalloon, 0>,
+    #[pin]
+    stats_work: Work<VirtioBalloon, 1>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self, 0> for VirtioBalloon { self.size_work }
+    impl HasWork<Self, 1> for VirtioBalloon { self.stats_work }
+}
+
+impl WorkItem<0> for VirtioBalloon {
+    type Pointer = Arc<Self>;
+
+    fn run(this: Arc<Self>) {
+        this.update_size();
+    }
+}
+
+impl WorkItem<1> for VirtioBalloon {
+    type Pointer = Arc<Self>;
+
+    fn run(this: Arc<Self>) {
+        this.send_stats();
+    }
+}
+
+impl VirtioBalloon {
+    /// The device's balloon, without queues yet (see [`Self::resume`]).
+    pub(crate) fn new(vdev: &virtio::Device<kernel::device::Core<'_>>) -> Result<Arc<Self>> {
+        let deflate_on_oom = vdev.has_feature(uapi::VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+        // With DEFLATE_ON_OOM the guest may take the pages back at any time: they stay in
+        // MemTotal, as in the C driver.
+        let managed = if deflate_on_oom {
+            ManagedPages::Keep
+        } else {
+            ManagedPages::Adjust
+        };
+        let link = Link {
+            hw: Arc::pin_init(new_mutex!(None), GFP_KERNEL)?,
+            counters: Arc::new(Counters::new(), GFP_KERNEL)?,
+        };
+        Arc::pin_init(
+            try_pin_init!(Self {
+                vdev: (&**vdev).into(),
+                balloon <- Balloon::new(managed, link),
+                stats <- new_mutex!(None),
+                stop: Atomic::new(false),
+                deflate_on_oom,
+                size_work <- kernel::new_work!("virtio_balloon_rs::size"),
+                stats_work <- kernel::new_work!("virtio_balloon_rs::stats"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    pub(crate) fn link(&self) -> &Link {
+        self.balloon.data()
+    }
+
+    /// Device pages in the balloon (the C driver's `num_pages`).
+    pub(crate) fn num_pages(&self) -> usize {
+        self.balloon.len() * PAGES_PER_PAGE
+    }
+
+    /// The host's target in device pages, rounded up to whole guest pages; `None` once the
+    /// queues are gone.
+    fn target(&self, hw: &mut Hw) -> Option<usize> {
+        // CAST: `offset_of!` of a small config structure fits `u32`.
+        let off = offset_of!(Cfg, num_pages) as u32;
+        // The balloon config space is little-endian even for legacy devices.
+        let pages = hw
+            .inflate
+            .read_config(|c: &virtio::ConfigReader<'_, Cfg>| c.le32(off))
+            .ok()?;
+        // CAST: `u32` fits `usize`.
+        let pages = pages as usize;
+        Some(pages.next_multiple_of(PAGES_PER_PAGE))
+    }
+
+    /// Tells the device how many pages the balloon holds (`actual`).
+    fn report_actual(&self, hw: &mut Hw) {
+        // CAST: As in `target`.
+        let off = offset_of!(Cfg, actual) as u32;
+        // CAST: The balloon cannot hold more than `u32::MAX` device pages: the target is a
+        // `u32` and inflation stops there.
+        let n = self.num_pages().min(u32::MAX as usize) as u32;
+        let _ = hw.inflate.write_config_le32::<Cfg>(off, n);
+    }
+
+    /// Inflates by up to one request's worth; returns the device pages added.
+    fn fill(&self, want: usize) -> usize {
+        let want = want.div_ceil(PAGES_PER_PAGE).min(PAGES_PER_REQUEST);
+        // Allocate outside the lock: allocation may compact, and compaction may migrate our
+        // own balloon pages, which needs the lock.
+        let mut pages = KVec::<BalloonPage>::new();
+        if pages.reserve(want, GFP_KERNEL).is_err() {
+            return 0;
+        }
+        while pages.len() < want {
+            let Some(page) = BalloonPage::alloc() else {
+                let n = self.link().counters.out_of_puff.fetch_add(1, Relaxed) + 1;
+                // Rate-limited: the worker retries every 200 ms while the target is out of reach.
+                if n.is_power_of_two() {
+                    dev_info!(
+                        self.vdev.as_ref(),
+                        "Out of puff! Can't get {} pages ({} times)\n",
+                        PAGES_PER_PAGE,
+                        n
+                    );
+                }
+                // As the C driver: at least 1/5 s before trying again.
+                fsleep(Delta::from_millis(200));
+                break;
+            };
+            if pages.push(page, GFP_KERNEL).is_err() {
+                break;
+            }
+        }
+        if pages.is_empty() {
+            return 0;
+        }
+        let mut guard = self.link().hw.lock();
+        let Some(hw) = (*guard).as_mut() else {
+            return 0;
+        };
+        let Hw { req, list, .. } = hw;
+        let Some(req) = req.as_deref_mut() else {
+            return 0;
+        };
+        req.clear();
+        let mut n = 0;
+        for page in pages.drain_all() {
+            if !req.push_page(page.pfn()) {
+                // Cannot be told to the device; the page goes back to the guest.
+                continue;
+            }
+            list.push(page);
+            n += PAGES_PER_PAGE;
+        }
+        self.balloon.enqueue_list(&mut hw.list);
+        if n != 0 && hw.tell(false).is_err() {
+            self.link().counters.tell_failed.fetch_add(1, Relaxed);
+        }
+        n
+    }
+
+    /// Deflates by up to one request's worth (and at most what the balloon holds); returns the
+    /// device pages given back. The device learns about the pages before the guest gets them
+    /// back (`VIRTIO_BALLOON_F_MUST_TELL_HOST`).
+    pub(crate) fn leak(&self, want: usize) -> usize {
+        let mut guard = self.link().hw.lock();
+        let Some(hw) = (*guard).as_mut() else {
+            return 0;
+        };
+        self.leak_locked(hw, want)
+    }
+
+    fn leak_locked(&self, hw: &mut Hw, want: usize) -> usize {
+        let want = want
+            .min(self.num_pages())
+            .div_ceil(PAGES_PER_PAGE)
+            .min(PAGES_PER_REQUEST);
+        let got = self.balloon.dequeue_list(&mut hw.list, want);
+        if got == 0 {
+            return 0;
+        }
+        let Some(req) = hw.req.as_deref_mut() else {
+            return 0;
+        };
+        req.clear();
+        for pfn in hw.list.pfns() {
+            // Every pfn fitted when the page was inflated.
+            let _ = req.push_page(pfn);
+        }
+        if hw.tell(true).is_err() {
+            // A broken or vanished device: the pages are the guest's anyway once it is reset.
+            self.link().counters.tell_failed.fetch_add(1, Relaxed);
+        }
+        // Give the pages back to the guest.
+        while hw.list.pop().is_some() {}
+        got * PAGES_PER_PAGE
+    }
+
+    /// The worker: move the balloon toward the host's target by one request, then requeue.
+    fn update_size(self: Arc<Self>) {
+        if self.stop.load(Relaxed) {
+            return;
+        }
+        let target = {
+            let mut guard = self.link().hw.lock();
+            let Some(hw) = (*guard).as_mut() else {
+                return;
+            };
+            self.target(hw)
+        };
+        let Some(target) = target else {
+            return;
+        };
+        let have = self.num_pages();
+        let done = if target > have {
+            self.fill(target - have)
+        } else if target < have {
+            self.leak(have - target)
+        } else {
+            0
+        };
+        if let Some(hw) = (*self.link().hw.lock()).as_mut() {
+            self.report_actual(hw);
+        }
+        if target != have && !self.stop.load(Relaxed) {
+            if done == 0 && target < have {
+                // Pages isolated for migration come back shortly.
+                fsleep(Delta::from_millis(10));
+            }
+            let _ = workqueue::system_freezable().enqueue::<_, 0>(self);
+        }
+    }
+
+    /// Config change: the target moved.
+    pub(crate) fn changed(self: &Arc<Self>) {
+        if !self.stop.load(Relaxed) {
+            let _ = workqueue::system_freezable().enqueue::<_, 0>(self.clone());
+        }
+    }
+
+    /// The device used the stats buffer: it wants fresh statistics.
+    pub(crate) fn stats_requested(self: &Arc<Self>) {
+        if !self.stop.load(Relaxed) {
+            let _ = workqueue::system_freezable().enqueue::<_, 1>(self.clone());
+        }
+    }
+
+    fn send_stats(self: Arc<Self>) {
+        let mut guard = self.stats.lock();
+        let Some(q) = (*guard).as_mut() else {
+            return;
+        };
+        let Some((mut buf, _)) = q.vq.get_buf() else {
+            return;
+        };
+        buf.fill(&MemStats::snapshot());
+        if q.vq.add(buf, GFP_KERNEL).is_ok() {
+            q.vq.kick();
+        }
+    }
+
+    /// Stops the workers and deflates the balloon completely (freeze and unbind), then reports
+    /// the empty balloon and gives the queues up.
+    pub(crate) fn quiesce_and_empty(self: &Arc<Self>) {
+        self.stop.store(true, Relaxed);
+        workqueue::cancel_work_sync::<_, 0>(self);
+        workqueue::cancel_work_sync::<_, 1>(self);
+        loop {
+            let mut guard = self.link().hw.lock();
+            let Some(hw) = (*guard).as_mut() else {
+                break;
+            };
+            if self.balloon.is_empty() {
+                self.report_actual(hw);
+                *guard = None;
+                break;
+            }
+            if self.leak_locked(hw, usize::MAX) == 0 {
+                // Pages isolated for migration: let the migration finish (it only try-locks).
+                drop(guard);
+                fsleep(Delta::from_millis(1));
+            }
+        }
+        *self.stats.lock() = None;
+    }
+
+    /// Probed or resumed: the queues are in, the device is told the (empty) balloon size, and
+    /// the worker follows the target.
+    pub(crate) fn resume(self: &Arc<Self>, mut hw: Hw, stats: Option<StatsQueue>) {
+        self.report_actual(&mut hw);
+        *self.stats.lock() = stats;
+        *self.link().hw.lock() = Some(hw);
+        self.stop.store(false, Relaxed);
+        self.changed();
+    }
+}
+
+/// Deflates on OOM (`VIRTIO_BALLOON_F_DEFLATE_ON_OOM`).
+pub(crate) struct OomDeflate(pub(crate) Arc<VirtioBalloon>);
+
+impl OomHandler for OomDeflate {
+    fn free_pages(&self) -> usize {
+        let vb = &self.0;
+        let mut guard = vb.link().hw.lock();
+        let Some(hw) = (*guard).as_mut() else {
+            return 0;
+        };
+        let freed = vb.leak_locked(hw, OOM_NR_PAGES);
+        vb.report_actual(hw);
+        drop(guard);
+        vb.link()
+            .counters
+            .oom_deflated
+            .fetch_add(freed as u64, Relaxed);
+        freed / PAGES_PER_PAGE
+    }
+}

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What travels on the balloon's virtqueues: arrays of page frame numbers on the inflate and
+//! deflate queues, and tagged statistics on the stats queue.
+
+use kernel::{
+    mm::stats::MemStats,
+    page::PAGE_SIZE,
+    prelude::*,
+    uapi,
+    virtio::{
+        Message,
+        Parts, //
+    },
+};
+
+/// The device counts in 4 KiB pages; one guest page is this many of them.
+pub(crate) const PAGES_PER_PAGE: usize = PAGE_SIZE >> uapi::VIRTIO_BALLOON_PFN_SHIFT;
+
+/// At most this many device pages go in one inflate or deflate request.
+pub(crate) const ARRAY_PFNS_MAX: usize = 256;
+
+/// Guest pages per request.
+pub(crate) const PAGES_PER_REQUEST: usize = ARRAY_PFNS_MAX / PAGES_PER_PAGE;
+
+/// A request of the inflate or deflate queue: up to 256 device page frame numbers, as
+/// `__virtio32`.
+pub(crate) struct Pfns {
+    bytes: [u8; 4 * ARRAY_PFNS_MAX],
+    n: usize,
+    le: bool,
+}
+
+impl Pfns {
+    pub(crate) fn new(le: bool) -> Result<KBox<Self>> {
+        Ok(KBox::new(
+            Self {
+                bytes: [0; 4 * ARRAY_PFNS_MAX],
+                n: 0,
+                le,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.n = 0;
+    }
+
+    /// Adds the device pages of guest page `pfn`. Returns `false` if the request is full, or
+    /// the frame number does not fit the protocol's 32 bits.
+    pub(crate) fn push_page(&mut self, pfn: usize) -> bool {
+        if self.n + PAGES_PER_PAGE > ARRAY_PFNS_MAX {
+            return false;
+        }
+        let Some(first) = pfn.checked_mul(PAGES_PER_PAGE) else {
+            return false;
+        };
+        for i in 0..PAGES_PER_PAGE {
+            let Some(v) = first.checked_add(i).and_then(|v| u32::try_from(v).ok()) else {
+                return false;
+            };
+            let b = if self.le {
+                v.to_le_bytes()
+            } else {
+                v.to_ne_bytes()
+            };
+            self.bytes[4 * (self.n + i)..4 * (self.n + i + 1)].copy_from_slice(&b);
+        }
+        self.n += PAGES_PER_PAGE;
+        true
+    }
+}
+
+// SAFETY: The only part is a prefix of `bytes`, a field of `self`; `n` does not change while the
+// device holds the message (the queue owns it).
+unsafe impl Message for Pfns {
+    fn parts(&mut self) -> Parts<'_> {
+        let n = self.n.min(ARRAY_PFNS_MAX);
+        Parts::new().out(&self.bytes[..4 * n])
+    }
+}
+
+/// One `struct virtio_balloon_stat` is 10 bytes: a `__virtio16` tag and a `__virtio64` value.
+const STAT_LEN: usize = 10;
+const MAX_STATS: usize = uapi::VIRTIO_BALLOON_S_NR as usize;
+
+/// The stats queue's buffer.
+pub(crate) struct Stats {
+    bytes: [u8; STAT_LEN * MAX_STATS],
+    n: usize,
+    le: bool,
+}
+
+impl Stats {
+    pub(crate) fn new(le: bool) -> Result<KBox<Self>> {
+        let mut s = KBox::new(
+            Self {
+                bytes: [0; STAT_LEN * MAX_STATS],
+                n: 0,
+                le,
+            },
+            GFP_KERNEL,
+        )?;
+        s.fill(&MemStats::snapshot());
+        Ok(s)
+    }
+
+    fn put(&mut self, tag: u32, val: u64) {
+        if self.n >= MAX_STATS {
+            return;
+        }
+        // CAST: Tags are below `VIRTIO_BALLOON_S_NR`.
+        let tag = tag as u16;
+        let (t, v) = if self.le {
+            (tag.to_le_bytes(), val.to_le_bytes())
+        } else {
+            (tag.to_ne_bytes(), val.to_ne_bytes())
+        };
+        let at = STAT_LEN * self.n;
+        self.bytes[at..at + 2].copy_from_slice(&t);
+        self.bytes[at + 2..at + STAT_LEN].copy_from_slice(&v);
+        self.n += 1;
+    }
+
+    /// Fills the buffer from `s`, in the C driver's order: event counters first (when the kernel
+    /// keeps them), then the memory sizes.
+    pub(crate) fn fill(&mut self, s: &MemStats) {
+        self.n = 0;
+        if s.has_events {
+            self.put(uapi::VIRTIO_BALLOON_S_SWAP_IN, s.swap_in);
+            self.put(uapi::VIRTIO_BALLOON_S_SWAP_OUT, s.swap_out);
+            self.put(uapi::VIRTIO_BALLOON_S_MAJFLT, s.major_faults);
+            self.put(uapi::VIRTIO_BALLOON_S_MINFLT, s.minor_faults);
+            self.put(uapi::VIRTIO_BALLOON_S_OOM_KILL, s.oom_kills);
+            self.put(uapi::VIRTIO_BALLOON_S_ALLOC_STALL, s.alloc_stalls);
+            self.put(uapi::VIRTIO_BALLOON_S_ASYNC_SCAN, s.async_scan);
+            self.put(uapi::VIRTIO_BALLOON_S_DIRECT_SCAN, s.direct_scan);
+            self.put(uapi::VIRTIO_BALLOON_S_ASYNC_RECLAIM, s.async_reclaim);
+            self.put(uapi::VIRTIO_BALLOON_S_DIRECT_RECLAIM, s.direct_reclaim);
+        }
+        self.put(uapi::VIRTIO_BALLOON_S_MEMFREE, s.free);
+        self.put(uapi::VIRTIO_BALLOON_S_MEMTOT, s.total);
+        self.put(uapi::VIRTIO_BALLOON_S_AVAIL, s.available);
+        self.put(uapi::VIRTIO_BALLOON_S_CACHES, s.caches);
+    }
+}
+
+// SAFETY: The only part is a prefix of `bytes`, a field of `self`, fixed while the device holds
+// the message.
+unsafe impl Message for Stats {
+    fn parts(&mut self) -> Parts<'_> {
+        let n = self.n.min(MAX_STATS);
+        Parts::new().out(&self.bytes[..STAT_LEN * n])
+    }
+}
+
+#[kunit_tests(virtio_balloon_rs_protocol)]
+mod tests {
+    use super::*;
+
+    fn pfn_at(p: &Pfns, i: usize) -> u32 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&p.bytes[4 * i..4 * i + 4]);
+        u32::from_le_bytes(b)
+    }
+
+    #[test]
+    fn pfns_encode_little_endian_and_fill_up() -> Result {
+        let mut p = Pfns::new(true)?;
+        assert!(p.push_page(0x1234_5678));
+        assert_eq!(pfn_at(&p, 0), 0x1234_5678 * PAGES_PER_PAGE as u32);
+        assert_eq!(p.parts().nr_out(), 1);
+        for i in 1..PAGES_PER_REQUEST {
+            assert!(p.push_page(i));
+        }
+        // Full at 256 device pages, as the C driver's array.
+        assert!(!p.push_page(7));
+        assert_eq!(p.n, ARRAY_PFNS_MAX);
+        p.clear();
+        assert_eq!(p.n, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn pfns_refuse_what_32_bits_cannot_say() -> Result {
+        let mut p = Pfns::new(true)?;
+        assert!(!p.push_page(1 << 40));
+        assert_eq!(p.n, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn stats_layout() -> Result {
+        let mut s = Stats::new(true)?;
+        let mut m = MemStats {
+            free: 0x1122_3344_5566,
+            total: 7,
+            ..MemStats::default()
+        };
+        s.fill(&m);
+        // Without event counters: free, total, available, caches.
+        assert_eq!(s.n, 4);
+        assert_eq!(
+            &s.bytes[0..2],
+            &(uapi::VIRTIO_BALLOON_S_MEMFREE as u16).to_le_bytes()
+        );
+        assert_eq!(&s.bytes[2..10], &0x1122_3344_5566u64.to_le_bytes());
+        assert_eq!(
+            &s.bytes[10..12],
+            &(uapi::VIRTIO_BALLOON_S_MEMTOT as u16).to_le_bytes()
+        );
+        assert_eq!(&s.bytes[12..20], &7u64.to_le_bytes());
+        m.has_events = true;
+        s.fill(&m);
+        assert_eq!(s.n, 14);
+        assert_eq!(
+            &s.bytes[0..2],
+            &(uapi::VIRTIO_BALLOON_S_SWAP_IN as u16).to_le_bytes()
+        );
+        Ok(())
+    }
+}
