@@ -288,7 +288,11 @@ mod tests {
         assert_eq!(r(4 * G, 0), Some(ConfigError::RegionEmpty));
         assert_eq!(r(4 * G + 4096, 8 * G), Some(ConfigError::AddrUnaligned));
         assert_eq!(r(4 * G, 8 * G + M), Some(ConfigError::RegionSizeUnaligned));
-        assert_eq!(r(u64::MAX - M + 1, 4 * M), Some(ConfigError::RegionWraps));
+        // Aligned to the 2 MiB block size, but the end does not fit 64 bits.
+        assert_eq!(
+            r(u64::MAX - 2 * M + 1, 4 * M),
+            Some(ConfigError::RegionWraps)
+        );
         // Entirely above what can be hot-added.
         assert_eq!(r(1 << 47, 8 * G), Some(ConfigError::RegionNotPluggable));
     }
