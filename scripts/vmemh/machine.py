@@ -208,6 +208,13 @@ class Guest:
             return ""
         if cmd == "balloon-actual":
             return await q.balloon_actual()
+        if cmd == "qom-set":                     # qom-set DEV PROP INT
+            await q.qom_set(args[0], args[1], int(args[2]))
+            return ""
+        if cmd == "balloon-stats":               # -> "last-update=T stat-x=N ..." (one line)
+            st = await q.qom_get("balloon0", "guest-stats")
+            items = [("last-update", st.get("last-update", 0))] + sorted(st.get("stats", {}).items())
+            return " ".join(f"{k}={v}" for k, v in items)
         if cmd == "time":                        # host monotonic seconds
             return f"{time.monotonic():.6f}"
         raise ValueError(f"unknown request {cmd!r}")

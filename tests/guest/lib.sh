@@ -34,7 +34,7 @@ bail() { not_ok "$*"; ktap_finish; exit 1; }
 # --- host control channel (ttyS1) ---------------------------------------------------
 # hostcmd REQUEST...: ask the host to act over QMP; prints the reply after "ok".
 # Requests: resize DEV BYTES | size DEV | wait-size DEV BYTES SECS | qom-get DEV PROP
-#           | balloon BYTES | balloon-actual | time
+#           | qom-set DEV PROP INT | balloon BYTES | balloon-actual | balloon-stats | time
 _hostcmd_open() {
 	[ -n "$_HOSTCMD_OPEN" ] && return
 	stty -F /dev/ttyS1 raw -echo 2>/dev/null
@@ -91,6 +91,12 @@ balloon_module() {
 	rust) echo virtio_balloon_rs ;;
 	esac
 }
+
+# --- balloon and vmstat helpers ------------------------------------------------------
+vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+meminfo_kb() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
+# balloon_stat NAME: one value from the host's view of the guest stats (hostcmd balloon-stats).
+balloon_stat() { hostcmd balloon-stats | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
 # --- memhog: hold and verify memory (tests/guest/progs/memhog.c) ---------------------
 # memhog_start MIB: start it in the background and wait until its memory is filled.
