@@ -30,7 +30,7 @@ use kernel::{
         oom::OomHandler,
         stats::MemStats,
     },
-    new_mutex,
+    new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
         aref::ARef,
@@ -39,7 +39,8 @@ use kernel::{
             Relaxed, //
         },
         Arc,
-        Mutex, //
+        Mutex,
+        SpinLockIrq, //
     },
     time::{
         delay::fsleep,
@@ -69,6 +70,11 @@ pub(crate) struct Hw {
     deflate: Virtqueue<Pfns>,
     req: Option<KBox<Pfns>>,
     list: PageList,
+    le: bool,
+    /// The device failed a request (`EIO`: broken; `ENODEV`: gone). From then on the driver
+    /// stops inflating; deflating still gives pages back to the guest, as the C driver does
+    /// after its `WARN_ON_ONCE`.
+    broken: bool,
 }
 
 impl Hw {
@@ -82,24 +88,38 @@ impl Hw {
             deflate,
             req: Some(Pfns::new(le)?),
             list: PageList::new()?,
+            le,
+            broken: false,
         })
     }
 
     /// Sends the prepared request on `deflate` or inflate, and waits for the device.
     fn tell(&mut self, deflate: bool) -> Result {
-        let req = self.req.take().ok_or(EBUSY)?;
+        let req = self.req.take().ok_or(EIO)?;
         let q = if deflate {
             &mut self.deflate
         } else {
             &mut self.inflate
         };
-        let (req, _) = q.exec_uninterruptible(req)?;
-        self.req = Some(req);
-        Ok(())
+        match q.exec_uninterruptible(req) {
+            Ok((req, _)) => {
+                self.req = Some(req);
+                Ok(())
+            }
+            Err((e, back)) => {
+                // Keep a request buffer: the one the device never got, or a new one if the
+                // device kept it (it is freed when the queues are revoked).
+                self.req = back.or_else(|| Pfns::new_atomic(self.le).ok());
+                if e == EIO || e == ENODEV {
+                    self.broken = true;
+                }
+                Err(e)
+            }
+        }
     }
 
     fn request(&mut self) -> Result<&mut Pfns> {
-        let req = self.req.as_deref_mut().ok_or(EBUSY)?;
+        let req = self.req.as_deref_mut().ok_or(EAGAIN)?;
         req.clear();
         Ok(req)
     }
@@ -146,10 +166,16 @@ impl BalloonMigrate for Link {
             return Err(EAGAIN);
         };
         let hw = (*guard).as_mut().ok_or(EAGAIN)?;
+        if hw.broken {
+            // Nobody to tell: the page moves, as in the C driver (its tell_host() only warns).
+            self.counters.tell_failed.fetch_add(1, Relaxed);
+            return Ok(Migrated::Moved);
+        }
         // Inflate the new page first, then deflate the old one: the device never sees the
         // balloon smaller than it is.
         if !hw.request()?.push_page(new.pfn()) {
-            return Err(EAGAIN);
+            // A frame number the protocol cannot express: this page can never move.
+            return Err(ENOSPC);
         }
         hw.tell(false).inspect_err(|_| {
             self.counters.tell_failed.fetch_add(1, Relaxed);
@@ -177,8 +203,13 @@ pub(crate) struct VirtioBalloon {
     pub(crate) balloon: Balloon<Link>,
     #[pin]
     pub(crate) stats: Mutex<Option<StatsQueue>>,
-    /// No new work once set (freeze, unbind).
-    pub(crate) stop: Atomic<bool>,
+    /// No new work once set (freeze, unbind). A lock, not an atomic: checking it and queueing
+    /// work (in interrupt context) must not interleave with setting it and cancelling the work.
+    #[pin]
+    stop: SpinLockIrq<bool>,
+    /// The worker's pages between allocation and inflation.
+    #[pin]
+    fill_list: Mutex<PageList>,
     pub(crate) deflate_on_oom: bool,
     #[pin]
     size_work: Work<VirtioBalloon, 0>,
@@ -227,7 +258,8 @@ impl VirtioBalloon {
                 vdev: (&**vdev).into(),
                 balloon <- Balloon::new(managed, link),
                 stats <- new_mutex!(None),
-                stop: Atomic::new(false),
+                stop <- new_spinlock_irq!(true),
+                fill_list <- new_mutex!(PageList::new()?),
                 deflate_on_oom,
                 size_work <- kernel::new_work!("virtio_balloon_rs::size"),
                 stats_work <- kernel::new_work!("virtio_balloon_rs::stats"),
@@ -273,12 +305,12 @@ impl VirtioBalloon {
     /// Inflates by up to one request's worth; returns the device pages added.
     fn fill(&self, want: usize) -> usize {
         let want = want.div_ceil(PAGES_PER_PAGE).min(PAGES_PER_REQUEST);
-        // Allocate outside the lock: allocation may compact, and compaction may migrate our
-        // own balloon pages, which needs the lock.
-        let mut pages = KVec::<BalloonPage>::new();
-        if pages.reserve(want, GFP_KERNEL).is_err() {
-            return 0;
-        }
+        // Only the worker fills; its page list was allocated at probe, so inflating allocates
+        // nothing but the (__GFP_NORETRY) balloon pages themselves.
+        let mut guard = self.fill_list.lock();
+        let pages = &mut *guard;
+        // Allocate outside the balloon lock: allocation may compact, and compaction may migrate
+        // our own balloon pages, which needs the lock.
         while pages.len() < want {
             let Some(page) = BalloonPage::alloc() else {
                 let n = self.link().counters.out_of_puff.fetch_add(1, Relaxed) + 1;
@@ -295,24 +327,24 @@ impl VirtioBalloon {
                 fsleep(Delta::from_millis(200));
                 break;
             };
-            if pages.push(page, GFP_KERNEL).is_err() {
-                break;
-            }
-        }
-        if pages.is_empty() {
-            return 0;
+            pages.push(page);
         }
         let mut guard = self.link().hw.lock();
         let Some(hw) = (*guard).as_mut() else {
+            // Frozen or unbound: the pages go back to the guest.
+            while pages.pop().is_some() {}
             return 0;
         };
-        let Hw { req, list, .. } = hw;
-        let Some(req) = req.as_deref_mut() else {
+        let Hw {
+            req, list, broken, ..
+        } = hw;
+        let Some(req) = req.as_deref_mut().filter(|_| !*broken) else {
+            while pages.pop().is_some() {}
             return 0;
         };
         req.clear();
         let mut n = 0;
-        for page in pages.drain_all() {
+        while let Some(page) = pages.pop() {
             if !req.push_page(page.pfn()) {
                 // Cannot be told to the device; the page goes back to the guest.
                 continue;
@@ -320,7 +352,7 @@ impl VirtioBalloon {
             list.push(page);
             n += PAGES_PER_PAGE;
         }
-        self.balloon.enqueue_list(&mut hw.list);
+        self.balloon.enqueue_list(list);
         if n != 0 && hw.tell(false).is_err() {
             self.link().counters.tell_failed.fetch_add(1, Relaxed);
         }
@@ -347,16 +379,18 @@ impl VirtioBalloon {
         if got == 0 {
             return 0;
         }
-        let Some(req) = hw.req.as_deref_mut() else {
-            return 0;
+        // Tell the device first (MUST_TELL_HOST). Every pfn fitted when its page was inflated,
+        // and `want` is at most one request. A device that is broken or gone cannot be told;
+        // like the C driver, the guest takes its pages back anyway (the device is reset before
+        // it could use them again).
+        let told = match hw.req.as_deref_mut().filter(|_| !hw.broken) {
+            Some(req) => {
+                req.clear();
+                hw.list.pfns().all(|pfn| req.push_page(pfn)) && hw.tell(true).is_ok()
+            }
+            None => false,
         };
-        req.clear();
-        for pfn in hw.list.pfns() {
-            // Every pfn fitted when the page was inflated.
-            let _ = req.push_page(pfn);
-        }
-        if hw.tell(true).is_err() {
-            // A broken or vanished device: the pages are the guest's anyway once it is reset.
+        if !told {
             self.link().counters.tell_failed.fetch_add(1, Relaxed);
         }
         // Give the pages back to the guest.
@@ -364,16 +398,27 @@ impl VirtioBalloon {
         got * PAGES_PER_PAGE
     }
 
+    /// Queues work item `ID` unless the driver is stopping.
+    fn queue<const ID: u64>(self: &Arc<Self>)
+    where
+        Self: WorkItem<ID, Pointer = Arc<Self>> + workqueue::HasWork<Self, ID>,
+    {
+        let stop = self.stop.lock();
+        if !*stop {
+            let _ = workqueue::system_freezable().enqueue::<_, ID>(self.clone());
+        }
+    }
+
     /// The worker: move the balloon toward the host's target by one request, then requeue.
     fn update_size(self: Arc<Self>) {
-        if self.stop.load(Relaxed) {
-            return;
-        }
         let target = {
             let mut guard = self.link().hw.lock();
             let Some(hw) = (*guard).as_mut() else {
                 return;
             };
+            if hw.broken {
+                return;
+            }
             self.target(hw)
         };
         let Some(target) = target else {
@@ -387,30 +432,31 @@ impl VirtioBalloon {
         } else {
             0
         };
-        if let Some(hw) = (*self.link().hw.lock()).as_mut() {
-            self.report_actual(hw);
-        }
-        if target != have && !self.stop.load(Relaxed) {
+        let broken = match (*self.link().hw.lock()).as_mut() {
+            Some(hw) => {
+                self.report_actual(hw);
+                hw.broken
+            }
+            None => true,
+        };
+        if target != have && !broken {
             if done == 0 && target < have {
                 // Pages isolated for migration come back shortly.
                 fsleep(Delta::from_millis(10));
             }
-            let _ = workqueue::system_freezable().enqueue::<_, 0>(self);
+            // (`fill` already slept 200 ms when it could not allocate.)
+            self.queue::<0>();
         }
     }
 
     /// Config change: the target moved.
     pub(crate) fn changed(self: &Arc<Self>) {
-        if !self.stop.load(Relaxed) {
-            let _ = workqueue::system_freezable().enqueue::<_, 0>(self.clone());
-        }
+        self.queue::<0>();
     }
 
     /// The device used the stats buffer: it wants fresh statistics.
     pub(crate) fn stats_requested(self: &Arc<Self>) {
-        if !self.stop.load(Relaxed) {
-            let _ = workqueue::system_freezable().enqueue::<_, 1>(self.clone());
-        }
+        self.queue::<1>();
     }
 
     fn send_stats(self: Arc<Self>) {
@@ -430,7 +476,8 @@ impl VirtioBalloon {
     /// Stops the workers and deflates the balloon completely (freeze and unbind), then reports
     /// the empty balloon and gives the queues up.
     pub(crate) fn quiesce_and_empty(self: &Arc<Self>) {
-        self.stop.store(true, Relaxed);
+        // Under the lock: no interrupt queues work after this, so the cancels are final.
+        *self.stop.lock() = true;
         workqueue::cancel_work_sync::<_, 0>(self);
         workqueue::cancel_work_sync::<_, 1>(self);
         loop {
@@ -449,17 +496,23 @@ impl VirtioBalloon {
                 fsleep(Delta::from_millis(1));
             }
         }
+        // Dropping the queues also drops the stats handler's reference to us.
         *self.stats.lock() = None;
     }
 
-    /// Probed or resumed: the queues are in, the device is told the (empty) balloon size, and
-    /// the worker follows the target.
-    pub(crate) fn resume(self: &Arc<Self>, mut hw: Hw, stats: Option<StatsQueue>) {
+    /// Probed or resumed, before the device is ready: the queues are in, and the device is told
+    /// the (empty) balloon size. Work may be queued from now on.
+    pub(crate) fn install(&self, mut hw: Hw, stats: Option<StatsQueue>) {
         self.report_actual(&mut hw);
         *self.stats.lock() = stats;
         *self.link().hw.lock() = Some(hw);
-        self.stop.store(false, Relaxed);
-        self.changed();
+        *self.stop.lock() = false;
+    }
+
+    /// The device is ready: follow the target, and answer a stats request that came early.
+    pub(crate) fn start(self: &Arc<Self>) {
+        self.queue::<0>();
+        self.queue::<1>();
     }
 }
 

@@ -139,9 +139,10 @@ impl virtio::Driver for VirtioBalloonDriver {
             };
             let name = CString::try_from_fmt(fmt!("virtio_balloon_rs.{}", vdev.as_ref().name()))?;
             let dir = debugfs::Dir::new(&name);
+            // Queues in before the device is ready, so no early stats request is lost.
+            vb.install(hw, stats);
             vdev.ready();
-            // The worker starts once the queues are in.
-            vb.resume(hw, stats);
+            vb.start();
             Ok(try_pin_init!(Self {
                 _oom: oom,
                 _status <- dir.read_callback_file(
@@ -167,8 +168,9 @@ impl virtio::Driver for VirtioBalloonDriver {
 
     fn restore<'bound>(vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
         let (hw, stats) = setup_queues(vdev, &this.vb)?;
+        this.vb.install(hw, stats);
         vdev.ready();
-        this.vb.resume(hw, stats);
+        this.vb.start();
         Ok(())
     }
 

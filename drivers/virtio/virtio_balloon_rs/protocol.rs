@@ -43,6 +43,19 @@ impl Pfns {
         )?)
     }
 
+    /// A replacement request, allocated without sleeping (the old one stayed with a broken
+    /// device); `None` under memory pressure, and the driver then runs without telling.
+    pub(crate) fn new_atomic(le: bool) -> Result<KBox<Self>> {
+        Ok(KBox::new(
+            Self {
+                bytes: [0; 4 * ARRAY_PFNS_MAX],
+                n: 0,
+                le,
+            },
+            GFP_NOWAIT | __GFP_NOWARN,
+        )?)
+    }
+
     pub(crate) fn clear(&mut self) {
         self.n = 0;
     }

@@ -93,9 +93,9 @@ impl Drop for BalloonPage {
 /// A list of [`BalloonPage`]s, linked through the pages themselves (`page->lru`), as the balloon
 /// core's list functions take them.
 ///
-/// Building the list needs no memory, so a driver that allocates one list up front can inflate
-/// and deflate without allocating anything but the pages themselves (which matters when it
-/// deflates for the OOM killer).
+/// Only creating a list allocates (its head); pushing and popping pages need no memory, so a
+/// driver that creates its lists up front can inflate and deflate without allocating anything
+/// but the pages themselves (which matters when it deflates for the OOM killer).
 ///
 /// # Invariants
 ///
@@ -211,7 +211,8 @@ pub enum Migrated {
     /// The new page replaces the old one in the balloon; the core counts `balloon_migrate`.
     Moved,
     /// The old page was deflated and the new one not inflated: the balloon shrinks by one page
-    /// and the core counts `balloon_deflate`.
+    /// and the core counts `balloon_deflate`. Note that in 7.3 the core does not decrement
+    /// `nr_balloon_pages` (and so `Balloon:` in `/proc/meminfo`) on this path.
     Deflated,
 }
 
@@ -308,21 +309,23 @@ impl<T: BalloonMigrate> Balloon<T> {
     /// Returns the page's frame number, to tell the device.
     pub fn enqueue(&self, page: BalloonPage) -> usize {
         let pfn = page.pfn();
+        // Count first: a concurrent dequeue of this page must not see the count below it.
+        self.pages.fetch_add(1, Relaxed);
         // SAFETY: `info` is initialized and pinned (type invariant); the page satisfies the
         // core's requirements (order 0, `lru` free), and the balloon owns it from now on.
         unsafe { bindings::balloon_page_enqueue(self.info.get(), page.into_raw()) };
-        self.pages.fetch_add(1, Relaxed);
         pfn
     }
 
     /// Puts every page of `list` into the balloon, under one lock. Returns how many.
     pub fn enqueue_list(&self, list: &mut PageList) -> usize {
+        // Count first, as in `enqueue`; the core takes every page of the list.
+        self.pages.fetch_add(list.len, Relaxed);
         // SAFETY: `info` is initialized and pinned; the list's pages are owned by the list and
         // linked through `lru` (type invariant of `PageList`), as the core requires.
         let n = unsafe { bindings::balloon_page_list_enqueue(self.info.get(), list.head.get()) };
         // The core took every page off the list.
         list.len = 0;
-        self.pages.fetch_add(n, Relaxed);
         n
     }
 
@@ -400,13 +403,22 @@ impl<T: BalloonMigrate> Balloon<T> {
 }
 
 impl<T: BalloonMigrate> Balloon<T> {
-    /// Pages isolated for migration right now. Read without the core's lock: once it reads 0
-    /// after the balloon is empty, the core has finished its last access to `info` (dropping
-    /// `isolated_pages` is the last thing `balloon_page_migrate()` does with it).
+    /// Pages isolated for migration right now: a racy read, a hint for the drain loop only
+    /// (see the drop, which synchronizes with the core's lock before returning).
     fn isolated(&self) -> usize {
         // SAFETY: `info` is initialized (type invariant); a racy read of a word-sized counter,
         // like the kernel's READ_ONCE().
         unsafe { core::ptr::read_volatile(&raw const (*self.info.get()).isolated_pages) }
+    }
+
+    /// Takes and releases the balloon core's lock once: every critical section on `info` that
+    /// started before has ended when this returns.
+    fn sync_with_core(&self) {
+        let head = Opaque::<bindings::list_head>::uninit();
+        // SAFETY: `head` is valid for writes and does not move until the end of this function.
+        unsafe { bindings::INIT_LIST_HEAD(head.get()) };
+        // SAFETY: `info` is initialized and pinned; asking for no page only takes the lock.
+        unsafe { bindings::balloon_page_list_dequeue(self.info.get(), head.get(), 0) };
     }
 }
 
@@ -430,6 +442,9 @@ impl<T: BalloonMigrate> PinnedDrop for Balloon<T> {
                 None => crate::time::delay::fsleep(crate::time::Delta::from_millis(1)),
             }
         }
+        // The core decrements `isolated_pages` inside its lock and may still be in that critical
+        // section (reading `info`) when we saw 0: wait for it to leave before `info` goes away.
+        this.sync_with_core();
     }
 }
 

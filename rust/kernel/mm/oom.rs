@@ -81,7 +81,10 @@ impl<T: OomHandler> OomNotifier<T> {
         let this = unsafe { &*crate::container_of!(Opaque::cast_from(nb), Self, nb) };
         let n = this.handler.free_pages();
         // SAFETY: `out_of_memory()` passes a valid `unsigned long *`.
-        unsafe { *freed.cast::<usize>() += n };
+        unsafe {
+            let freed = freed.cast::<usize>();
+            *freed = (*freed).saturating_add(n);
+        }
         // CAST: `NOTIFY_OK` is a small constant.
         bindings::NOTIFY_OK as c_int
     }

@@ -57,7 +57,8 @@ fn node_pages(item: bindings::node_stat_item) -> u64 {
 }
 
 impl MemStats {
-    /// Takes a snapshot. Each value is read on its own: the set is not atomic.
+    /// Takes a snapshot. Each value is read on its own: the set is not atomic. Process context
+    /// only: summing the per-CPU event counters may sleep.
     pub fn snapshot() -> Self {
         let mut s = Self::default();
         s.read_events();

@@ -685,21 +685,31 @@ impl<M: Message> Virtqueue<M> {
     /// unbound or frozen), and `EINTR` if the caller gets a signal; the request then stays with
     /// the device, and its buffer is freed when it comes back or at revocation.
     pub fn exec(&mut self, msg: KBox<M>) -> Result<(KBox<M>, u32)> {
-        self.exec_inner(msg, true)
+        self.exec_inner(msg, true).map_err(|(e, _)| e)
     }
 
     /// Like [`Virtqueue::exec`], but a signal does not end the wait: for requests whose answer
     /// the caller cannot do without, such as a balloon telling its device which pages it may
-    /// take before the guest reuses them. Still fails with `EIO` or `ENODEV`.
-    pub fn exec_uninterruptible(&mut self, msg: KBox<M>) -> Result<(KBox<M>, u32)> {
+    /// take before the guest reuses them. Still fails with `EIO` or `ENODEV`; if the device never
+    /// got the message (the queue was full, broken or revoked when adding it), the message comes
+    /// back with the error, so that a caller with one preallocated buffer keeps it.
+    pub fn exec_uninterruptible(
+        &mut self,
+        msg: KBox<M>,
+    ) -> Result<(KBox<M>, u32), (Error, Option<KBox<M>>)> {
         self.exec_inner(msg, false)
     }
 
-    fn exec_inner(&mut self, msg: KBox<M>, interruptible: bool) -> Result<(KBox<M>, u32)> {
+    fn exec_inner(
+        &mut self,
+        msg: KBox<M>,
+        interruptible: bool,
+    ) -> Result<(KBox<M>, u32), (Error, Option<KBox<M>>)> {
         let mine = ptr::from_ref::<M>(&msg).addr();
-        self.add(msg, GFP_KERNEL).map_err(|(e, _msg)| e)?;
+        self.add(msg, GFP_KERNEL)
+            .map_err(|(e, msg)| (e, Some(msg)))?;
         if !self.kick() {
-            return Err(EIO);
+            return Err((EIO, None));
         }
         loop {
             while let Some((buf, len)) = self.get_buf() {
@@ -710,11 +720,12 @@ impl<M: Message> Virtqueue<M> {
                 drop(buf);
             }
             if self.is_broken() {
-                return Err(if self.set.live.lock().alive {
+                let e = if self.set.live.lock().alive {
                     EIO
                 } else {
                     ENODEV
-                });
+                };
+                return Err((e, None));
             }
             // Wake up now and then to notice a device that broke without telling.
             match self
@@ -722,10 +733,10 @@ impl<M: Message> Virtqueue<M> {
                 .wait_used(self.index, crate::time::msecs_to_jiffies(1000))
             {
                 Wait::Used | Wait::Timeout => {}
-                Wait::Signal if interruptible => return Err(EINTR),
+                Wait::Signal if interruptible => return Err((EINTR, None)),
                 // The condition variable only waits interruptibly: with a signal pending, poll.
                 Wait::Signal => crate::time::delay::fsleep(crate::time::Delta::from_millis(5)),
-                Wait::Revoked => return Err(ENODEV),
+                Wait::Revoked => return Err((ENODEV, None)),
             }
         }
     }
