@@ -127,6 +127,19 @@ memtotal_kb() { awk '/^MemTotal:/ { print $2 }' /proc/meminfo; }
 
 # new_blocks FILE: blocks present now that are not listed in FILE.
 new_blocks() { blocks | grep -vxF -f "$1"; }
+nr_new_blocks() { new_blocks "$1" | wc -l; }
+
+# wait_blocks FILE N [STATE]: wait until N blocks not listed in FILE exist
+# (and all are in STATE). The device reports memory plugged before the driver
+# adds it to Linux, and auto-onlining follows the adding.
+_blocks_settled() {
+	[ "$(nr_new_blocks "$1")" -eq "$2" ] || return 1
+	[ -z "$3" ] && return 0
+	for _b in $(new_blocks "$1"); do
+		[ "$(state $_b)" = "$3" ] || return 1
+	done
+}
+wait_blocks() { wait_until 30 _blocks_settled "$@"; }
 
 # wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
 wait_until() {
@@ -151,13 +164,15 @@ movable_node() { grep -qw movable_node /proc/cmdline && echo 1 || echo 0; }
 #   online_movable   Movable
 #   boot             valid_zones of an online boot memory block: its zone, or
 #                    "none" if it spans several populated zones
+# NODE (third argument) names the block's node when the block does not exist
+# yet, to predict where a block about to be added goes.
 # As default_kernel_zone_for_pfn(): the first zone below ZONE_NORMAL that
 # intersects the block, else Normal. As default_zone_for_pfn(): the kernel or
 # the movable zone if the block intersects exactly one of them, otherwise
 # Movable with movable_node, else the kernel zone. valid_zones_show() prints
 # the default zone, then the kernel zone and Movable if they differ from it.
 zone_model() {
-	_n=$(block_nodes "$2")
+	_n=${3:-$(block_nodes "$2")}
 	case "$_n" in
 	*" "*) echo none; return ;;	# spans nodes
 	esac

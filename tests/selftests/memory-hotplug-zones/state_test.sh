@@ -68,6 +68,7 @@ echo offline > $MEMDIR/auto_online_blocks
 echo contig-zones > $MHP_PARAMS/online_policy 2>/dev/null
 vmem_resize 0 || bail "the device unplugs everything before the test"
 vmem_resize $((6 * $(block_size))) || bail "plug six memory blocks"
+wait_blocks /tmp/mhp-state.$$ 6 offline
 set -- $(new_blocks /tmp/mhp-state.$$)
 [ $# = 6 ] || bail "six new memory blocks (got $#)"
 B0=$1 B1=$2 B2=$3 B3=$4 B4=$5 B5=$6
