@@ -8,11 +8,12 @@
  *	way: the caller compares the printed name.
  *
  *   mhp_write -l SECONDS STRING FILE...
- *	Opens every FILE, then writes STRING to them in turn, again and again,
- *	until each write succeeded once or its file went away (ENODEV), or
- *	SECONDS passed. Prints one line per FILE with the run-length encoded
- *	sequence of results, e.g. "memory40/state ENOMEM*812 EPERM*1 ENODEV*1".
- *	Used to race onlining against a driver that is removing the block.
+ *	Opens every FILE, then writes STRING to the first one again and again
+ *	until a write succeeds or the file goes away (ENODEV), then to the
+ *	next one, and so on, for at most SECONDS in all. Prints one line per
+ *	FILE with the run-length encoded sequence of results, e.g.
+ *	"memory40/state ENOMEM*812 EPERM*1 ENODEV*1". Used to race onlining
+ *	against a driver that is removing the blocks, in the order it does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -114,13 +115,10 @@ static int loop(double seconds, const char *s, int n, char **files)
 			left--;
 		}
 	}
-	while (left && now() < end) {
-		for (int i = 0; i < n; i++) {
-			int e;
+	for (int i = 0; i < n && left && now() < end; i++) {
+		while (!t[i].done && now() < end) {
+			int e = write_once(t[i].fd, s);
 
-			if (t[i].done)
-				continue;
-			e = write_once(t[i].fd, s);
 			record(&t[i], e);
 			if (e == 0 || e == ENODEV || e == ENOENT) {
 				t[i].done = 1;
