@@ -136,7 +136,7 @@ ksft_relay() {
 	while IFS= read -r _l; do
 		case "$_l" in
 		"TAP version"*|"KTAP version"*) ;;
-		"1..0 #"*) KSFT_PLAN=0; skip "${KSFT_NAME:-kselftest}" "${_l#*# SKIP}" ;;
+		"1..0 #"*) KSFT_PLAN=0; _why=${_l#*# SKIP}; skip "${KSFT_NAME:-kselftest}" "${_why# }" ;;
 		1..*) KSFT_PLAN=${_l#1..} ;;
 		"ok "*|"not ok "*)
 			KSFT_SEEN=$((KSFT_SEEN + 1))
