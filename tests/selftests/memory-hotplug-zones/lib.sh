@@ -257,7 +257,7 @@ require_virtio_mem() {
 }
 
 # vmem_resize BYTES [SECONDS]: the hook; true once the device has plugged BYTES.
-vmem_resize() { $VIRTIO_MEM_RESIZE "$@" >/dev/null; }
+vmem_resize() { [ -n "${VIRTIO_MEM_RESIZE:-}" ] && $VIRTIO_MEM_RESIZE "$@" >/dev/null; }
 
 # Parameters we change, restored by restore_params.
 save_params() {
@@ -275,8 +275,9 @@ restore_params() {
 # unplug_all: offline what is ours and online, then ask for 0 bytes. Memory in
 # a kernel zone may hold unmovable allocations and stay plugged: best effort.
 unplug_all() {
+	[ -n "${VIRTIO_MEM_RESIZE:-}" ] || return 0
 	for _b in $(new_blocks "$1" 2>/dev/null); do
 		[ "$(zones "$_b")" = Movable ] && set_state "$_b" offline >/dev/null
 	done
-	vmem_resize 0 10 || ktap_print_msg "could not unplug everything (kernel-zone memory stays plugged)"
+	vmem_resize 0 5 || ktap_print_msg "could not unplug everything (kernel-zone memory stays plugged)"
 }
