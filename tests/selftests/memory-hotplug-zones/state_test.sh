@@ -36,8 +36,14 @@ span=$(echo $spanning | awk '{ print $1 }')
 if [ -n "$span" ]; then
 	ktap_print_msg "memory$span spans several zones"
 	check_eq "a block spanning zones shows valid_zones 'none'" none "$(zones $span)"
-	check_eq "offlining it fails with EINVAL" EINVAL "$(set_state $span offline)"
-	check_eq "...and it stays online" online "$(state $span)"
+	# Never try to offline boot memory the kernel thinks it can offline.
+	if [ "$(zones $span)" = none ]; then
+		check_eq "offlining it fails with EINVAL" EINVAL "$(set_state $span offline)"
+		check_eq "...and it stays online" online "$(state $span)"
+	else
+		ktap_test_fail "offlining it fails with EINVAL (not tried: valid_zones is not 'none')"
+		ktap_test_fail "...and it stays online"
+	fi
 else
 	for t in "a block spanning zones shows valid_zones 'none'" "offlining it fails with EINVAL" "...and it stays online"; do
 		skip "$t" "no memory block spans two zones (x86: needs CONFIG_ZONE_DMA for memory0, or movablecore=)"
