@@ -9,8 +9,7 @@
 #                      it has (waiting at most SECONDS, default 120), non-zero
 #                      on failure or timeout. Without it, the tests that
 #                      need memory to be plugged or unplugged report SKIP.
-#                      Example (QEMU with a QMP socket, device id vm0):
-#                        VIRTIO_MEM_RESIZE="./resize-qmp.sh /tmp/qmp.sock vm0"
+#                      See README for an example.
 
 MHP_DIR=$(cd "$(dirname "$0")" && pwd)
 MEMDIR=/sys/devices/system/memory

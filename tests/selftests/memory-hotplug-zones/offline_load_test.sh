@@ -51,6 +51,7 @@ in_block() {
 hold() {
 	mkdir -p "$1"
 	"$MHP_DIR/mhp_hold" "$2" "$1" &
+	HOLD_PID=$!
 	wait_until 120 test -e "$1/ready"
 }
 # verify DIR: "pages N corrupted M" after a full check (DIR/pfns refreshed).
@@ -65,6 +66,7 @@ offline() { timeout 120 "$MHP_DIR/mhp_write" $MEMDIR/memory$1/state "offline$NL"
 check_eq "online_movable memory$A and memory$B" "OK OK" "$(set_state $A online_movable) $(set_state $B online_movable)"
 # Movable allocations take ZONE_MOVABLE first: the data lands in A and B.
 hold $H1 192
+P1=$HOLD_PID
 ina=$(in_block $A $H1/pfns) inb=$(in_block $B $H1/pfns)
 ktap_print_msg "the program's pages: $ina in memory$A, $inb in memory$B"
 check "the program holds data in memory$A" [ "$ina" -gt 0 ]
@@ -83,6 +85,7 @@ check_eq "the data is intact and out of memory$B" "corrupted 0 in block 0" "${r#
 kz=$(zone_model online_kernel $K)
 check_eq "online_kernel memory$K: in $kz" "OK $kz" "$(set_state $K online_kernel) $(zones $K)"
 hold $H2 64
+P2=$HOLD_PID
 ink=$(in_block $K $H2/pfns)
 ktap_print_msg "the program's pages in memory$K: $ink"
 check "the program holds data in memory$K" [ "$ink" -gt 0 ]
@@ -102,8 +105,8 @@ r=$(verify $H2)
 check_eq "the data in memory$K is intact" "corrupted 0" "${r#pages * }"
 touch $H1/stop $H2/stop
 rc=0
-wait %1 || rc=1
-wait %2 || rc=1
+wait $P1 || rc=1
+wait $P2 || rc=1
 check_eq "both programs exit clean after a last check" 0 "$rc"
 
 mhp_cleanup
