@@ -117,3 +117,70 @@ memhog_stop() {
 	touch "$MEMHOG_DIR/stop"
 	wait "$MEMHOG_PID"
 }
+
+# --- kselftests (tests/selftests, copied to /tests/selftests) -------------------------
+KSFT_ROOT=/tests/selftests
+
+# ksft_hook DEV: write /tmp/vmem-resize, the VIRTIO_MEM_RESIZE hook of the
+# memory-hotplug-zones kselftests ("vmem-resize BYTES [SECONDS]": resize DEV
+# over the host channel and wait until it has plugged BYTES), and export it.
+ksft_hook() {
+	cat >/tmp/vmem-resize <<-HOOK
+	#!/bin/sh
+	. /tests/lib.sh >/dev/null
+	hostcmd resize $1 "\$1" >/dev/null && hostcmd wait-size $1 "\$1" "\${2:-120}"
+	HOOK
+	chmod +x /tmp/vmem-resize
+	export VIRTIO_MEM_RESIZE=/tmp/vmem-resize
+}
+
+# ksft_relay: read a kselftest's KTAP output on stdin and report each of its
+# results as one of ours ("ok", "not ok", "ok ... # SKIP reason"); its
+# diagnostics pass through as diagnostics. Sets KSFT_SEEN, KSFT_PLAN.
+ksft_relay() {
+	KSFT_SEEN=0 KSFT_PLAN=
+	while IFS= read -r _l; do
+		case "$_l" in
+		"TAP version"*|"KTAP version"*) ;;
+		"1..0 #"*) KSFT_PLAN=0; _why=${_l#*# SKIP}; skip "${KSFT_NAME:-kselftest}" "${_why# }" ;;
+		1..*) KSFT_PLAN=${_l#1..} ;;
+		"ok "*|"not ok "*)
+			KSFT_SEEN=$((KSFT_SEEN + 1))
+			_r=${_l#not }; _r=${_r#ok }; _r=${_r#* }	# drop "[not ]ok N "
+			_desc=${_r%%#*}; _desc=${_desc% }; _dir=
+			case "$_r" in *"#"*) _dir=${_r#*#}; _dir=${_dir# } ;; esac
+			case "$_l:$_dir" in
+			"not ok"*) not_ok "$_desc${_dir:+ # $_dir}" ;;
+			*:SKIP*|*:skip*) _why=${_dir#[Ss][Kk][Ii][Pp]}; skip "$_desc" "${_why# }" ;;
+			*) ok "$_desc" ;;
+			esac ;;
+		"#"*) echo "$_l" ;;
+		*) echo "# $_l" ;;
+		esac
+	done
+}
+
+# ksft_run PATH [ARGS...]: run the kselftest /tests/selftests/PATH, relay its
+# results, and fail if it did not run its whole plan or exited with an error
+# (kselftest exit codes: 0 pass, 4 skip).
+ksft_run() {
+	_t=$KSFT_ROOT/$1
+	shift
+	KSFT_NAME=$(basename "$_t")
+	KSFT_FAILED_BEFORE=$KTAP_FAILED
+	diag "kselftest $_t $*"
+	rm -f /tmp/ksft.fifo /tmp/ksft.rc
+	mkfifo /tmp/ksft.fifo
+	( cd "$(dirname "$_t")" && "$_t" "$@"; echo $? >/tmp/ksft.rc ) >/tmp/ksft.fifo 2>&1 &
+	ksft_relay </tmp/ksft.fifo
+	wait
+	_rc=$(cat /tmp/ksft.rc 2>/dev/null || echo missing)
+	rm -f /tmp/ksft.fifo
+	if [ "$KSFT_PLAN" != 0 ] && [ "$KSFT_PLAN" != "$KSFT_SEEN" ]; then
+		not_ok "$KSFT_NAME ran its plan (plan '${KSFT_PLAN}', saw $KSFT_SEEN results)"
+	fi
+	case "$_rc" in
+	0|4) ;;
+	*) [ "$KSFT_FAILED_BEFORE" = "$KTAP_FAILED" ] && not_ok "$KSFT_NAME exit status $_rc" ;;
+	esac
+}

@@ -21,4 +21,26 @@ if wait_memtotal $((kb + 1)) 1; then not_ok "wait_memtotal fails on a wrong valu
 out=$(check_eq "x" a b)
 check "check_eq reports not ok on a mismatch" sh -c "echo '$out' | grep -q '^not ok'"
 check "gib/mib compute bytes" [ "$(gib 1) $(mib 3)" = "1073741824 3145728" ]
+
+# ksft_relay/ksft_run: a kselftest's results become scenario results, skips
+# stay skips, and a short plan or a bad exit status fails.
+relay() { (KTAP_N=0 KTAP_FAILED=0; printf '%s\n' "$@" | { ksft_relay; echo "plan=$KSFT_PLAN seen=$KSFT_SEEN"; }); }
+out=$(relay "TAP version 13" "1..3" "ok 1 a" "ok 2 b # SKIP no device" "not ok 3 c" "# note")
+check_eq "ksft_relay renumbers a pass" "ok 1 a" "$(echo "$out" | sed -n 1p)"
+check_eq "ksft_relay keeps a skip a skip, with its reason" "ok 2 b # SKIP no device" "$(echo "$out" | sed -n 2p)"
+check_eq "ksft_relay relays a failure" "not ok 3 c" "$(echo "$out" | sed -n 3p)"
+check_eq "ksft_relay passes diagnostics through and counts" "# note|plan=3 seen=3" "$(echo "$out" | sed -n '4,5p' | tr '\n' '|' | sed 's/|$//')"
+out=$(relay "1..0 # SKIP must be run as root")
+check_eq "a kselftest that skips everything is one skip" "ok 1 kselftest # SKIP must be run as root" "$(echo "$out" | sed -n 1p)"
+mkdir -p "$tmp/suite"
+printf '#!/bin/sh\necho 1..2\necho ok 1 a\n' >"$tmp/suite/short.sh"
+printf '#!/bin/sh\necho 1..1\necho ok 1 a\nexit 1\n' >"$tmp/suite/badexit.sh"
+printf '#!/bin/sh\necho 1..1\necho "ok 1 a # SKIP why"\nexit 4\n' >"$tmp/suite/skip.sh"
+chmod +x "$tmp"/suite/*.sh
+run() { (KTAP_N=0 KTAP_FAILED=0 KSFT_ROOT=$tmp; ksft_run "$1" >"$tmp/out" 2>&1; echo "failed=$KTAP_FAILED"); }
+check_eq "ksft_run fails a kselftest that stops short of its plan" "failed=1" "$(run suite/short.sh)"
+check "...naming the plan" grep -q "^not ok .*short.sh ran its plan" "$tmp/out"
+check_eq "ksft_run fails a kselftest that exits 1 with no failed result" "failed=1" "$(run suite/badexit.sh)"
+check_eq "ksft_run takes exit 4 with skips as a clean run" "failed=0" "$(run suite/skip.sh)"
+check "...and relays the skip" grep -q "^ok 1 a # SKIP why" "$tmp/out"
 ktap_finish

@@ -58,5 +58,12 @@ quoted = GOOD[:-2] + ["ok 3 no page allocation failure", "1..3", "# vmem-scenari
 check("a userspace line that names a failure is not a kernel failure", failed(quoted) == [])
 check("...while the kernel's own line is",
       any(x.startswith("console clean") for x in failed(GOOD + ["[   9.000001] x: page allocation failure: order:0"])))
+relayed = ["KTAP version 1", "ok 1 a", "ok 2 b # SKIP no virtio-mem device", "ok 3 c # skip lower case",
+           "1..3", "# vmem-scenario-exit: 0"]
+res = {r.name: r for r in parse(relayed)}
+check("a relayed kselftest skip counts as skipped, with its reason",
+      res["b"].skipped and res["b"].detail == "SKIP no virtio-mem device")
+check("...in any case, and a skip is never a pass or a failure",
+      res["c"].skipped and failed(relayed) == [] and not res["a"].skipped)
 print(f"1..{n}")
 sys.exit(1 if bad else 0)
