@@ -2,6 +2,11 @@
 
 //! The virtio bus side: ID table, probe and teardown, and the debugfs view.
 
+#[cfg(CONFIG_PROC_VMCORE)]
+use crate::kdump::Kdump;
+#[cfg(CONFIG_PROC_VMCORE)]
+use kernel::mm::vmcore::VmcoreRegistration;
+
 use crate::{
     device::{
         Bb,
@@ -25,6 +30,7 @@ use kernel::{
         },
         PhysRange, //
     },
+    mm::vmcore,
     prelude::*,
     str::CString,
     sync::{
@@ -58,9 +64,67 @@ impl OnlinePageHandler for OnlineHandler {
     }
 }
 
-/// The driver data of one bound device.
-#[pin_data(PinnedDrop)]
+/// The driver data of one bound device: the normal driver, or the kdump one.
+#[pin_data]
 pub(crate) struct VirtioMemDriver {
+    mode: Mode,
+}
+
+enum Mode {
+    Normal(Pin<KBox<Normal>>),
+    #[cfg(CONFIG_PROC_VMCORE)]
+    Kdump {
+        /// Answers `/proc/vmcore` until unbind.
+        _registration: Pin<KBox<VmcoreRegistration<Kdump>>>,
+    },
+}
+
+impl VirtioMemDriver {
+    fn normal(&self) -> Option<&Normal> {
+        match &self.mode {
+            Mode::Normal(n) => Some(n),
+            #[cfg(CONFIG_PROC_VMCORE)]
+            Mode::Kdump { .. } => None,
+        }
+    }
+}
+
+/// In a kdump kernel: no plugging, no adding; answer `/proc/vmcore` about the region.
+#[cfg(CONFIG_PROC_VMCORE)]
+fn probe_kdump(vdev: &virtio::Device<Core<'_>>) -> Result<Mode> {
+    let raw = vdev.read_config(crate::device::parse_raw);
+    let limits = crate::config::Limits {
+        // Nothing is added in a kdump kernel: only the device's own layout matters.
+        pluggable: Some((0, u64::MAX)),
+        // CAST: `PAGE_SIZE` fits `u64`.
+        page_size: kernel::page::PAGE_SIZE as u64,
+    };
+    let layout = crate::config::validate_layout(&raw, &limits).map_err(|e| {
+        dev_err!(vdev, "refusing device: {}\n", e.describe());
+        e.to_error()
+    })?;
+    let vq = crate::device::find_vq(vdev)?;
+    let region = crate::kdump::Region::from_layout(&layout, raw.plugged_size);
+    let link = crate::protocol::Link::new(vq, vdev.is_little_endian(), layout.block_size);
+    // The vmcore code may call us as soon as we are registered: the device must be ready.
+    vdev.ready();
+    let reg = KBox::pin_init(
+        VmcoreRegistration::new(Kdump::new(link, region)),
+        GFP_KERNEL,
+    )?;
+    dev_info!(vdev, "memory hot(un)plug disabled in kdump kernel\n");
+    Ok(Mode::Kdump { _registration: reg })
+}
+
+#[cfg(not(CONFIG_PROC_VMCORE))]
+fn probe_kdump(vdev: &virtio::Device<Core<'_>>) -> Result<Mode> {
+    dev_warn!(vdev, "disabled in kdump kernel without vmcore\n");
+    Err(EBUSY)
+}
+
+/// The normal driver.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Normal {
     _online: Option<HandlerRegistration>,
     // Dropped before `vm` is torn down further: no event arrives afterwards.
     #[pin]
@@ -72,7 +136,7 @@ pub(crate) struct VirtioMemDriver {
 }
 
 #[pinned_drop]
-impl PinnedDrop for VirtioMemDriver {
+impl PinnedDrop for Normal {
     fn drop(self: Pin<&mut Self>) {
         // `unbind` did the teardown; nothing queued can run any more.
         let _ = &self.notifier;
@@ -93,6 +157,45 @@ impl virtio::Driver for VirtioMemDriver {
         vdev: &'bound virtio::Device<Core<'_>>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
+            // We must not plug, unplug or add memory in a kdump kernel.
+            let mode = if vmcore::is_kdump_kernel() {
+                probe_kdump(vdev)?
+            } else {
+                Mode::Normal(Normal::new(vdev)?)
+            };
+            Ok(try_pin_init!(Self { mode }))
+        })
+    }
+
+    fn config_changed<'bound>(_vdev: &virtio::Device<Bound>, this: Pin<&Self::Data<'bound>>) {
+        if let Some(n) = this.normal() {
+            n.vm.config_changed();
+        }
+    }
+
+    fn freeze<'bound>(_vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
+        // A kdump kernel does not suspend.
+        this.normal().ok_or(EBUSY)?.vm.freeze()
+    }
+
+    fn restore<'bound>(vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
+        let n = this.normal().ok_or(EBUSY)?;
+        let vq = crate::device::find_vq(vdev)?;
+        vdev.ready();
+        n.vm.restore(vq);
+        Ok(())
+    }
+
+    fn unbind<'bound>(_vdev: &'bound virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        if let Some(n) = this.normal() {
+            n.vm.teardown();
+        }
+    }
+}
+
+impl Normal {
+    fn new(vdev: &virtio::Device<Core<'_>>) -> Result<Pin<KBox<Self>>> {
+        let init = pin_init::pin_init_scope(move || {
             let bbm_block_size = crate::module_parameters::bbm_block_size.value();
             let force_bbm = crate::module_parameters::force_bbm.value();
             let vm = VirtioMem::new(vdev, bbm_block_size, force_bbm)?;
@@ -119,26 +222,8 @@ impl virtio::Driver for VirtioMemDriver {
                 _dir: dir,
                 vm,
             }))
-        })
-    }
-
-    fn config_changed<'bound>(_vdev: &virtio::Device<Bound>, this: Pin<&Self::Data<'bound>>) {
-        this.vm.config_changed();
-    }
-
-    fn freeze<'bound>(_vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
-        this.vm.freeze()
-    }
-
-    fn restore<'bound>(vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
-        let vq = crate::device::find_vq(vdev)?;
-        vdev.ready();
-        this.vm.restore(vq);
-        Ok(())
-    }
-
-    fn unbind<'bound>(_vdev: &'bound virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        this.vm.teardown();
+        });
+        KBox::pin_init(init, GFP_KERNEL)
     }
 }
 

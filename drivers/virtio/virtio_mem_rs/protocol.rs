@@ -215,6 +215,20 @@ impl Link {
         })
     }
 
+    /// Asks the device for the state of `[addr, addr + size)`: `VIRTIO_MEM_STATE_PLUGGED`,
+    /// `_UNPLUGGED` or `_MIXED`.
+    pub(crate) fn state(&self, addr: u64, size: u64) -> Result<u16> {
+        self.counters.state.fetch_add(1, Relaxed);
+        if size / self.block_size > u64::from(u16::MAX) {
+            // One answer must cover the whole range.
+            return Err(EINVAL);
+        }
+        self.send_range(addr, size, |addr, nb_blocks| Request::State {
+            addr,
+            nb_blocks,
+        })
+    }
+
     /// Asks the device to unplug everything.
     pub(crate) fn unplug_all(&self) -> Result {
         self.counters.unplug_all.fetch_add(1, Relaxed);

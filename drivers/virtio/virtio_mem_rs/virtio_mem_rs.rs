@@ -11,6 +11,8 @@
 mod config;
 mod device;
 mod driver;
+#[cfg(CONFIG_PROC_VMCORE)]
+mod kdump;
 mod notifier;
 mod protocol;
 mod sbm;
