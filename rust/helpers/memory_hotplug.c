@@ -49,3 +49,16 @@ __rust_helper unsigned long rust_helper_totalram_pages(void)
 {
 	return totalram_pages();
 }
+
+/*
+ * 1 if the pageblock of @pfn is of a movable migratetype (movable or CMA), 0 if not, -1 if the
+ * page is not online memory.
+ */
+__rust_helper int rust_helper_pageblock_is_movable(unsigned long pfn)
+{
+	struct page *page = pfn_to_online_page(pfn);
+
+	if (!page)
+		return -1;
+	return is_migrate_movable(get_pageblock_migratetype(page));
+}

@@ -42,7 +42,10 @@ use kernel::{
         SystemRamRegion, //
     },
     new_mutex,
-    page::PAGE_SIZE,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
     prelude::*,
     str::CString,
     sync::{
@@ -661,8 +664,37 @@ impl VirtioMem {
         pages::pfn_is_online(pfn) && unsafe { pages::pfn_is_movable(pfn) }
     }
 
+    /// The big blocks in the order to try them: the highest first, as in the C driver; in the
+    /// last pass (online memory outside `ZONE_MOVABLE`), fewest unmovable pageblocks first, so
+    /// that the blocks most likely to go offline are tried before those that will fail.
+    fn bbm_unplug_order(&self, st: &State, by_mobility: bool) -> Result<KVec<usize>> {
+        let mut ids = KVec::with_capacity(st.bbs.len(), GFP_KERNEL)?;
+        for id in (0..st.bbs.len()).rev() {
+            let score = match (by_mobility, &st.bbs[id], self.bb_range(id)) {
+                (true, Bb::Added(_), Some(r)) => {
+                    // CAST: Page frame numbers of hot-pluggable memory fit `usize`.
+                    let (pfn, nr) = (
+                        (r.start() >> PAGE_SHIFT) as usize,
+                        (r.size() >> PAGE_SHIFT) as usize,
+                    );
+                    pages::unmovable_pageblocks(pfn, nr)
+                }
+                _ => 0,
+            };
+            ids.push((score, id), GFP_KERNEL)?;
+        }
+        if by_mobility {
+            ids.sort_unstable_by_key(|&(score, id)| (score, core::cmp::Reverse(id)));
+        }
+        let mut out = KVec::with_capacity(ids.len(), GFP_KERNEL)?;
+        for (_, id) in ids {
+            out.push(id, GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+
     /// Removes and unplugs up to `diff` bytes in whole big blocks, highest first: offline ones,
-    /// then (with `unplug_online`) movable ones, then any.
+    /// then (with `unplug_online`) movable ones, then any (see [`Self::bbm_unplug_order`]).
     fn unplug(&self, st: &mut State, diff: u64) -> Result {
         let mut left = diff / self.bb_size;
         let online = crate::module_parameters::unplug_online.value();
@@ -670,7 +702,7 @@ impl VirtioMem {
             if pass > 0 && !online {
                 break;
             }
-            for id in (0..st.bbs.len()).rev() {
+            for id in self.bbm_unplug_order(st, pass == 2)? {
                 if left == 0 {
                     return Ok(());
                 }

@@ -440,8 +440,7 @@ impl VirtioMem {
             MbState::Kernel,
         ];
         for (i, class) in classes.into_iter().enumerate() {
-            let nr = self.mbs.lock().len();
-            for id in (0..nr).rev() {
+            for id in self.unplug_candidates(&g, class, i >= 2)? {
                 // Rechecked by the callee in the critical section that acts on the block.
                 if self.mbs.lock()[id].state != class {
                     continue;
@@ -460,6 +459,36 @@ impl VirtioMem {
             }
         }
         Err(EBUSY)
+    }
+
+    /// The blocks of state `class`, in the order to try them: the highest first, as in the C
+    /// driver, except that online blocks (`online`) go in order of how many of their
+    /// pageblocks hold unmovable allocations, fewest first. The C driver tries the highest
+    /// block first and moves on when `alloc_contig_range()` fails; trying the blocks most
+    /// likely to succeed first gets more memory back, with fewer futile migrations, when the
+    /// kernel zones are fragmented.
+    fn unplug_candidates(&self, g: &Geometry, class: MbState, online: bool) -> Result<KVec<usize>> {
+        let mut ids = KVec::new();
+        {
+            let mbs = self.mbs.lock();
+            for id in (0..mbs.len()).rev() {
+                if mbs[id].state == class {
+                    ids.push((0usize, id), GFP_KERNEL)?;
+                }
+            }
+        }
+        if online && ids.len() > 1 {
+            for (score, id) in ids.iter_mut() {
+                *score = pages::unmovable_pageblocks(g.sb_pfn(*id, 0), g.sbs_per_mb * g.sb_pages());
+            }
+            // Ties keep the C driver's highest-first order.
+            ids.sort_unstable_by_key(|&(score, id)| (score, core::cmp::Reverse(id)));
+        }
+        let mut out = KVec::with_capacity(ids.len(), GFP_KERNEL)?;
+        for (_, id) in ids {
+            out.push(id, GFP_KERNEL)?;
+        }
+        Ok(out)
     }
 
     /// Unplugs subblocks of an offline block of state `class`, highest first; removes it once

@@ -55,6 +55,27 @@ pub fn pageblock_pages() -> usize {
     unsafe { bindings::pageblock_nr_pages() }
 }
 
+/// How many pageblocks of `[start, start + nr_pages)` are not known to hold only movable
+/// allocations: their migratetype is unmovable or reclaimable, or they are not online.
+///
+/// A hint of how hard `alloc_contig_range()` would find the range (it must migrate or free
+/// every page of it, and unmovable allocations cannot move). Read without locks: the answer
+/// may be stale by the time it is used.
+pub fn unmovable_pageblocks(start: Pfn, nr_pages: usize) -> usize {
+    let step = pageblock_pages().max(1);
+    let end = start.saturating_add(nr_pages);
+    let mut pfn = start;
+    let mut n = 0;
+    while pfn < end {
+        // SAFETY: The helper only touches the memmap of online memory (`pfn_to_online_page()`).
+        if unsafe { bindings::pageblock_is_movable(pfn) } != 1 {
+            n += 1;
+        }
+        pfn = pfn.saturating_add(step);
+    }
+    n
+}
+
 /// Whether the page at `pfn` is in `ZONE_MOVABLE`.
 ///
 /// # Safety
