@@ -57,6 +57,9 @@ def add_machine_args(p):
     g.add_argument("--device", action="append", default=[], metavar="QEMU_DEVICE",
                    help="extra QEMU -device, e.g. virtio-rng-pci (repeatable)")
     g.add_argument("--append", default="", help="extra kernel command line")
+    g.add_argument("--fake-kdump", default="0", metavar="ADDR",
+                   help="boot as a kdump kernel: an ELF core header at guest address ADDR lists"
+                        " the virtio-mem regions (give them addr=) for /proc/vmcore")
     g.add_argument("--kernel", help="bzImage (default: the cached build)")
     g.add_argument("--initrd", help="initramfs (default: the cached one)")
 
@@ -69,7 +72,8 @@ def config_from_args(a, kernel=None, initrd=None):
                   vmem=[VmemDevice.parse(s) for s in a.vmem],
                   balloon=a.balloon, append=a.append,
                   dimms=[parse_size(d) for d in a.dimm],
-                  extra=[x for d in a.device for x in ("-device", d)])
+                  extra=[x for d in a.device for x in ("-device", d)],
+                  fake_kdump=parse_size(a.fake_kdump))
 
 
 class Scenario:

@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from . import elfcore
 from .qmp import Qmp
 from .sizes import fmt_size, parse_size
 
@@ -29,6 +30,7 @@ class VmemDevice:
     requested: int = 0           # requested-size at boot
     block_size: int = 0          # device block size; 0 = QEMU's default
     node: int = 0
+    addr: int = 0                # region address (memaddr=); 0 = QEMU's choice
 
     @classmethod
     def parse(cls, spec):
@@ -46,6 +48,8 @@ class VmemDevice:
                 dev.block_size = parse_size(v)
             elif k == "node":
                 dev.node = int(v)
+            elif k in ("addr", "memaddr"):
+                dev.addr = parse_size(v)
             else:
                 raise ValueError(f"unknown virtio-mem option {k!r} in {spec!r}")
         return dev
@@ -63,6 +67,9 @@ class Config:
     dimms: list = field(default_factory=list)   # sizes of cold-plugged pc-dimm devices
     append: str = ""
     extra: list = field(default_factory=list)
+    # Boot as a kdump kernel whose /proc/vmcore covers the virtio-mem regions (which need
+    # addr=): the ELF core header goes into guest RAM at this address (0 = off).
+    fake_kdump: int = 0
 
     def argv(self, qmp_path, ctl_path, interactive=False):
         maxmem = self.ram + sum(d.size for d in self.vmem) + sum(self.dimms)
@@ -81,6 +88,8 @@ class Config:
             opts = f"virtio-mem-pci,id={d.id},memdev=mem-{d.id},node={d.node},requested-size={d.requested}"
             if d.block_size:
                 opts += f",block-size={d.block_size}"
+            if d.addr:
+                opts += f",memaddr={d.addr:#x}"
             a += ["-device", opts]
         for i, size in enumerate(self.dimms):
             # ACPI memory hotplug adds these as offline memory blocks at boot.
@@ -92,6 +101,15 @@ class Config:
                 opts += "," + self.balloon
             a += ["-device", opts]
         append = "console=ttyS0 panic=-1 " + self.append
+        if self.fake_kdump:
+            ranges = [(d.addr, d.size) for d in self.vmem if d.addr]
+            if not ranges:
+                raise ValueError("fake kdump needs a virtio-mem device with addr=")
+            hdr = os.path.join(os.path.dirname(qmp_path), "elfcorehdr.bin")
+            with open(hdr, "wb") as f:
+                f.write(elfcore.core_header(self.fake_kdump, ranges))
+            a += ["-device", f"loader,file={hdr},addr={self.fake_kdump:#x},force-raw=on"]
+            append += f" elfcorehdr={self.fake_kdump:#x} memmap=4K${self.fake_kdump:#x}"
         if interactive:
             a += ["-nographic", "-serial", "mon:stdio"]
         else:

@@ -5,8 +5,13 @@ _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def parse_size(text):
-    """'512M' -> 536870912. Raises ValueError on anything else."""
+    """'512M' -> 536870912, '0x30000000' -> 805306368. Raises ValueError on anything else."""
     t = str(text).strip().upper().removesuffix("IB")
+    if t.startswith("0X"):
+        try:
+            return int(t, 16)
+        except ValueError:
+            raise ValueError(f"not a size: {text!r}") from None
     num = t.rstrip("KMGTB")
     unit = t[len(num):]
     if not num or unit not in _UNITS:
