@@ -6,6 +6,15 @@
 use crate::kdump::Kdump;
 #[cfg(CONFIG_PROC_VMCORE)]
 use kernel::mm::vmcore::VmcoreRegistration;
+#[cfg(CONFIG_PM_SLEEP)]
+use kernel::{
+    suspend::{
+        PmEvent,
+        PmNotifier,
+        PmRegistration, //
+    },
+    sync::aref::ARef,
+};
 
 use crate::{
     device::{
@@ -61,6 +70,25 @@ impl OnlinePageHandler for OnlineHandler {
 
     fn online_pages(&self, chunk: OnlineChunk) {
         self.0.sbm_online_pages(chunk);
+    }
+}
+
+/// Refuses hibernation: when the VM restarts from the image, the device has everything
+/// unplugged, so memory the image uses would be gone. As in the C driver, the veto does not
+/// depend on what is plugged right now (it could change before the image is written).
+#[cfg(CONFIG_PM_SLEEP)]
+struct HibernationVeto(ARef<virtio::Device>);
+
+#[cfg(CONFIG_PM_SLEEP)]
+impl PmNotifier for HibernationVeto {
+    fn notify(&self, event: PmEvent) -> Result {
+        match event {
+            PmEvent::HibernationPrepare | PmEvent::RestorePrepare => {
+                dev_err!(self.0.as_ref(), "hibernation is not supported.\n");
+                Err(EPERM)
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -126,6 +154,9 @@ fn probe_kdump(vdev: &virtio::Device<Core<'_>>) -> Result<Mode> {
 #[pin_data(PinnedDrop)]
 pub(crate) struct Normal {
     _online: Option<HandlerRegistration>,
+    #[cfg(CONFIG_PM_SLEEP)]
+    #[pin]
+    _hibernation: PmRegistration<HibernationVeto>,
     // Dropped before `vm` is torn down further: no event arrives afterwards.
     #[pin]
     notifier: Registration<Notifier>,
@@ -214,6 +245,9 @@ impl Normal {
             Ok(try_pin_init!(Self {
                 _online: online,
                 notifier <- Registration::new(0, Notifier(vm.clone())),
+                // Veto hibernation as early as possible, as the C driver does.
+                #[cfg(CONFIG_PM_SLEEP)]
+                _hibernation <- PmRegistration::new(i32::MAX, HibernationVeto(vm.vdev.clone())),
                 _status <- dir.read_callback_file(
                     c"status",
                     vm.clone(),
