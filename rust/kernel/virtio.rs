@@ -41,6 +41,7 @@ pub mod virtqueue;
 
 pub use self::config::ConfigReader;
 pub use self::virtqueue::{
+    ExecError,
     Message,
     NoData,
     Parts,

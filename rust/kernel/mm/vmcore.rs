@@ -38,7 +38,7 @@ pub trait VmcoreCallbacks: Send + Sync {
 ///
 /// # Invariants
 ///
-/// `cb` is registered with `register_vmcore_cb()`, with [`Self::pfn_is_ram_callback`], until
+/// `cb` is registered with `register_vmcore_cb()`, with `Self::pfn_is_ram_callback`, until
 /// drop.
 #[pin_data(PinnedDrop)]
 pub struct VmcoreRegistration<T: VmcoreCallbacks> {

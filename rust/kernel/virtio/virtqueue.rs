@@ -501,6 +501,10 @@ unsafe extern "C" fn vq_callback(vq: *mut bindings::virtqueue) {
     set.mark_used(index as usize);
 }
 
+/// How [`Virtqueue::exec_uninterruptible`] fails: the error, and the message if the device never
+/// got it.
+pub type ExecError<M> = (Error, Option<KBox<M>>);
+
 /// One virtqueue, carrying messages of type `M`.
 ///
 /// Operations take `&mut self`: the C virtqueue API requires its callers to serialize.
@@ -693,10 +697,7 @@ impl<M: Message> Virtqueue<M> {
     /// take before the guest reuses them. Still fails with `EIO` or `ENODEV`; if the device never
     /// got the message (the queue was full, broken or revoked when adding it), the message comes
     /// back with the error, so that a caller with one preallocated buffer keeps it.
-    pub fn exec_uninterruptible(
-        &mut self,
-        msg: KBox<M>,
-    ) -> Result<(KBox<M>, u32), (Error, Option<KBox<M>>)> {
+    pub fn exec_uninterruptible(&mut self, msg: KBox<M>) -> Result<(KBox<M>, u32), ExecError<M>> {
         self.exec_inner(msg, false)
     }
 
@@ -704,7 +705,7 @@ impl<M: Message> Virtqueue<M> {
         &mut self,
         msg: KBox<M>,
         interruptible: bool,
-    ) -> Result<(KBox<M>, u32), (Error, Option<KBox<M>>)> {
+    ) -> Result<(KBox<M>, u32), ExecError<M>> {
         let mine = ptr::from_ref::<M>(&msg).addr();
         self.add(msg, GFP_KERNEL)
             .map_err(|(e, msg)| (e, Some(msg)))?;
