@@ -29,10 +29,13 @@ class VmemDevice:
     requested: int = 0           # requested-size at boot
     block_size: int = 0          # device block size; 0 = QEMU's default
     node: int = 0
+    memaddr: int = None          # guest-physical start; None = QEMU places it
+    reserve: bool = True         # False: back it with MAP_NORESERVE (huge regions)
 
     @classmethod
     def parse(cls, spec):
-        """'id=vm0,size=8G,requested=0,block=2M,node=0' -> VmemDevice."""
+        """'id=vm0,size=8G,requested=0,block=2M,node=0,memaddr=0x140000000,reserve=off'
+        -> VmemDevice."""
         dev = cls()
         for item in filter(None, spec.split(",")):
             k, _, v = item.partition("=")
@@ -46,6 +49,12 @@ class VmemDevice:
                 dev.block_size = parse_size(v)
             elif k == "node":
                 dev.node = int(v)
+            elif k == "memaddr":
+                dev.memaddr = int(v, 0) if v.lower().startswith("0x") else parse_size(v)
+            elif k == "reserve":
+                if v not in ("on", "off"):
+                    raise ValueError(f"reserve must be on or off in {spec!r}")
+                dev.reserve = v == "on"
             else:
                 raise ValueError(f"unknown virtio-mem option {k!r} in {spec!r}")
         return dev
@@ -63,9 +72,10 @@ class Config:
     dimms: list = field(default_factory=list)   # sizes of cold-plugged pc-dimm devices
     append: str = ""
     extra: list = field(default_factory=list)
+    maxmem: int = 0              # 0 = boot RAM + every device's region
 
     def argv(self, qmp_path, ctl_path, interactive=False):
-        maxmem = self.ram + sum(d.size for d in self.vmem) + sum(self.dimms)
+        maxmem = self.maxmem or self.ram + sum(d.size for d in self.vmem) + sum(self.dimms)
         slots = f",slots={len(self.dimms)}" if self.dimms else ""
         a = [QEMU, "-accel", "tcg", "-smp", str(self.smp), "-nodefaults",
              "-m", f"{fmt_size(self.ram)}{slots},maxmem={fmt_size(maxmem)}",
@@ -77,10 +87,15 @@ class Config:
             a += ["-object", f"memory-backend-ram,id=ram{n},size={per_node}",
                   "-numa", f"node,nodeid={n},memdev=ram{n}"]
         for d in self.vmem:
-            a += ["-object", f"memory-backend-ram,id=mem-{d.id},size={d.size}"]
+            backend = f"memory-backend-ram,id=mem-{d.id},size={d.size}"
+            if not d.reserve:
+                backend += ",reserve=off"
+            a += ["-object", backend]
             opts = f"virtio-mem-pci,id={d.id},memdev=mem-{d.id},node={d.node},requested-size={d.requested}"
             if d.block_size:
                 opts += f",block-size={d.block_size}"
+            if d.memaddr is not None:
+                opts += f",memaddr={d.memaddr}"
             a += ["-device", opts]
         for i, size in enumerate(self.dimms):
             # ACPI memory hotplug adds these as offline memory blocks at boot.
