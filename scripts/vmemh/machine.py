@@ -141,7 +141,20 @@ class Guest:
         self.proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT)
-        self.qmp = await Qmp().connect(self.qmp_path)
+        # Connect, unless QEMU exits first: then it refused the configuration, and
+        # its own message says why.
+        conn = asyncio.create_task(Qmp().connect(self.qmp_path))
+        died = asyncio.create_task(self.proc.wait())
+        await asyncio.wait({conn, died}, return_when=asyncio.FIRST_COMPLETED)
+        if not conn.done() or (conn.exception() and died.done()):
+            conn.cancel()
+            out = (await self.proc.stdout.read()).decode(errors="replace").strip()
+            if self.log:
+                self.log.write(out + "\n")
+                self.log.flush()
+            raise RuntimeError(f"QEMU exited with status {self.proc.returncode}: {out}")
+        died.cancel()
+        self.qmp = conn.result()
         return self
 
     async def __aexit__(self, *exc):

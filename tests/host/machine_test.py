@@ -3,6 +3,7 @@
 """Host tests of the QEMU command line the harness builds (scripts/vmemh/machine.py, cli.py)."""
 
 import argparse
+import asyncio
 import os
 import sys
 
@@ -17,7 +18,7 @@ except ImportError:
     os.environ.pop("VMEM_IN_VENV", None)
     venv.ensure(TOP)
 from vmemh import cli  # noqa: E402
-from vmemh.machine import Config, VmemDevice  # noqa: E402
+from vmemh.machine import Config, Guest, VmemDevice  # noqa: E402
 
 n = 0
 bad = 0
@@ -73,6 +74,25 @@ cfg = cli.config_from_args(a, "k", "i")
 argv = cfg.argv("q", "c")
 check("--maxmem sets maxmem", arg_after(argv, "-m", "1G") == ["1G,maxmem=80G"])
 check("--nodes 2 makes two NUMA nodes", len(arg_after(argv, "-numa", "node,")) == 2)
+
+# A configuration QEMU refuses fails the run with QEMU's own message.
+kernel, initrd = cli.cache_paths()
+if os.path.exists(kernel) and os.path.exists(initrd):
+    bad_cfg = Config(kernel=kernel, initrd=initrd, vmem=[VmemDevice.parse("id=vm0,size=1G,block=3M")])
+
+    async def boot():
+        async with Guest(bad_cfg, timeout=30) as g:
+            await g.run()
+
+    try:
+        asyncio.run(boot())
+        err = ""
+    except RuntimeError as e:
+        err = str(e)
+    check("a refused configuration reports QEMU's message", "has to be a power of two" in err)
+else:
+    n += 1
+    print(f"ok {n} a refused configuration reports QEMU's message # SKIP no kernel built yet")
 
 print(f"1..{n}")
 sys.exit(1 if bad else 0)
