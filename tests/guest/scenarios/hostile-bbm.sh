@@ -28,7 +28,7 @@ logged() { dmesg | grep -F "$M virtio$1: $2" >/dev/null; }
 req() { hostcmd resize "$1" "$2" >/dev/null; }
 settles() {
 	hostcmd wait-size "$1" "$2" 60 >/dev/null || { diag "$1 has $(hostcmd size "$1") plugged"; return 1; }
-	sleep 2
+	sleep 1
 	_s=$(hostcmd size "$1")
 	[ "$_s" = "$2" ] || { diag "$1 moved on to $_s"; return 1; }
 }

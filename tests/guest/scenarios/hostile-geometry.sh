@@ -41,10 +41,10 @@ logged() { dmesg | grep -F "$M virtio$1: $2" >/dev/null; }
 req() { hostcmd resize "$1" "$2" >/dev/null; }
 # refused DEV BYTES: QEMU refuses to set requested-size to BYTES.
 refused() { ! hostcmd resize "$1" "$2" >/dev/null 2>&1; }
-# settles DEV BYTES: the device reaches BYTES plugged and is still there 2 s later.
+# settles DEV BYTES: the device reaches BYTES plugged and is still there 1 s later.
 settles() {
 	hostcmd wait-size "$1" "$2" 60 >/dev/null || { diag "$1 has $(hostcmd size "$1") plugged"; return 1; }
-	sleep 2
+	sleep 1
 	_s=$(hostcmd size "$1")
 	[ "$_s" = "$2" ] || { diag "$1 moved on to $_s"; return 1; }
 }

@@ -18,10 +18,10 @@ kb0=$(memtotal_kb)
 
 bound() { [ -e /sys/bus/virtio/devices/virtio$1/driver ]; }
 req() { hostcmd resize "$1" "$2" >/dev/null; }
-# settles DEV BYTES: the device reaches BYTES plugged and is still there 2 s later.
+# settles DEV BYTES: the device reaches BYTES plugged and is still there 1 s later.
 settles() {
 	hostcmd wait-size "$1" "$2" 120 >/dev/null || { diag "$1 has $(hostcmd size "$1") plugged"; return 1; }
-	sleep 2
+	sleep 1
 	_s=$(hostcmd size "$1")
 	[ "$_s" = "$2" ] || { diag "$1 moved on to $_s"; return 1; }
 }
