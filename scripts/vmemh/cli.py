@@ -47,9 +47,12 @@ def add_machine_args(p):
     g = p.add_argument_group("guest machine")
     g.add_argument("--ram", default="1G", help="boot RAM (default 1G)")
     g.add_argument("--smp", type=int, default=2, help="vCPUs (default 2)")
+    g.add_argument("--maxmem", help="maximum guest memory (default: boot RAM + every device's region);"
+                   " larger leaves room for devices placed with memaddr=")
     g.add_argument("--nodes", type=int, default=1, help="NUMA nodes sharing boot RAM")
     g.add_argument("--vmem", action="append", default=[], metavar="SPEC",
-                   help="virtio-mem device: id=vm0,size=8G,requested=0,block=2M,node=0 (repeatable)")
+                   help="virtio-mem device: id=vm0,size=8G,requested=0,block=2M,node=0"
+                   "[,memaddr=ADDR][,reserve=off] (repeatable)")
     g.add_argument("--balloon", nargs="?", const="default", default="",
                    metavar="OPTS", help="add a virtio-balloon-pci device (extra QEMU options)")
     g.add_argument("--dimm", action="append", default=[], metavar="SIZE",
@@ -59,7 +62,7 @@ def add_machine_args(p):
     g.add_argument("--append", default="", help="extra kernel command line")
     g.add_argument("--fake-kdump", default="0", metavar="ADDR",
                    help="boot as a kdump kernel: an ELF core header at guest address ADDR lists"
-                        " the virtio-mem regions (give them addr=) for /proc/vmcore")
+                        " the virtio-mem regions (give them memaddr=) for /proc/vmcore")
     g.add_argument("--kernel", help="bzImage (default: the cached build)")
     g.add_argument("--initrd", help="initramfs (default: the cached one)")
 
@@ -73,7 +76,8 @@ def config_from_args(a, kernel=None, initrd=None):
                   balloon=a.balloon, append=a.append,
                   dimms=[parse_size(d) for d in a.dimm],
                   extra=[x for d in a.device for x in ("-device", d)],
-                  fake_kdump=parse_size(a.fake_kdump))
+                  fake_kdump=parse_size(a.fake_kdump),
+                  maxmem=parse_size(a.maxmem) if a.maxmem else 0)
 
 
 class Scenario:

@@ -30,11 +30,13 @@ class VmemDevice:
     requested: int = 0           # requested-size at boot
     block_size: int = 0          # device block size; 0 = QEMU's default
     node: int = 0
-    addr: int = 0                # region address (memaddr=); 0 = QEMU's choice
+    memaddr: int = None          # guest-physical start; None = QEMU places it
+    reserve: bool = True         # False: back it with MAP_NORESERVE (huge regions)
 
     @classmethod
     def parse(cls, spec):
-        """'id=vm0,size=8G,requested=0,block=2M,node=0' -> VmemDevice."""
+        """'id=vm0,size=8G,requested=0,block=2M,node=0,memaddr=0x140000000,reserve=off'
+        -> VmemDevice."""
         dev = cls()
         for item in filter(None, spec.split(",")):
             k, _, v = item.partition("=")
@@ -48,8 +50,12 @@ class VmemDevice:
                 dev.block_size = parse_size(v)
             elif k == "node":
                 dev.node = int(v)
-            elif k in ("addr", "memaddr"):
-                dev.addr = parse_size(v)
+            elif k in ("memaddr", "addr"):
+                dev.memaddr = parse_size(v)
+            elif k == "reserve":
+                if v not in ("on", "off"):
+                    raise ValueError(f"reserve must be on or off in {spec!r}")
+                dev.reserve = v == "on"
             else:
                 raise ValueError(f"unknown virtio-mem option {k!r} in {spec!r}")
         return dev
@@ -68,11 +74,12 @@ class Config:
     append: str = ""
     extra: list = field(default_factory=list)
     # Boot as a kdump kernel whose /proc/vmcore covers the virtio-mem regions (which need
-    # addr=): the ELF core header goes into guest RAM at this address (0 = off).
+    # memaddr=): the ELF core header goes into guest RAM at this address (0 = off).
     fake_kdump: int = 0
+    maxmem: int = 0              # 0 = boot RAM + every device's region
 
     def argv(self, qmp_path, ctl_path, interactive=False):
-        maxmem = self.ram + sum(d.size for d in self.vmem) + sum(self.dimms)
+        maxmem = self.maxmem or self.ram + sum(d.size for d in self.vmem) + sum(self.dimms)
         slots = f",slots={len(self.dimms)}" if self.dimms else ""
         a = [QEMU, "-accel", "tcg", "-smp", str(self.smp), "-nodefaults",
              "-m", f"{fmt_size(self.ram)}{slots},maxmem={fmt_size(maxmem)}",
@@ -84,12 +91,15 @@ class Config:
             a += ["-object", f"memory-backend-ram,id=ram{n},size={per_node}",
                   "-numa", f"node,nodeid={n},memdev=ram{n}"]
         for d in self.vmem:
-            a += ["-object", f"memory-backend-ram,id=mem-{d.id},size={d.size}"]
+            backend = f"memory-backend-ram,id=mem-{d.id},size={d.size}"
+            if not d.reserve:
+                backend += ",reserve=off"
+            a += ["-object", backend]
             opts = f"virtio-mem-pci,id={d.id},memdev=mem-{d.id},node={d.node},requested-size={d.requested}"
             if d.block_size:
                 opts += f",block-size={d.block_size}"
-            if d.addr:
-                opts += f",memaddr={d.addr:#x}"
+            if d.memaddr is not None:
+                opts += f",memaddr={d.memaddr}"
             a += ["-device", opts]
         for i, size in enumerate(self.dimms):
             # ACPI memory hotplug adds these as offline memory blocks at boot.
@@ -102,9 +112,9 @@ class Config:
             a += ["-device", opts]
         append = "console=ttyS0 panic=-1 " + self.append
         if self.fake_kdump:
-            ranges = [(d.addr, d.size) for d in self.vmem if d.addr]
+            ranges = [(d.memaddr, d.size) for d in self.vmem if d.memaddr is not None]
             if not ranges:
-                raise ValueError("fake kdump needs a virtio-mem device with addr=")
+                raise ValueError("fake kdump needs a virtio-mem device with memaddr=")
             hdr = os.path.join(os.path.dirname(qmp_path), "elfcorehdr.bin")
             with open(hdr, "wb") as f:
                 f.write(elfcore.core_header(self.fake_kdump, ranges))
@@ -144,7 +154,20 @@ class Guest:
         self.proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT)
-        self.qmp = await Qmp().connect(self.qmp_path)
+        # Connect, unless QEMU exits first: then it refused the configuration, and
+        # its own message says why.
+        conn = asyncio.create_task(Qmp().connect(self.qmp_path))
+        died = asyncio.create_task(self.proc.wait())
+        await asyncio.wait({conn, died}, return_when=asyncio.FIRST_COMPLETED)
+        if not conn.done() or (conn.exception() and died.done()):
+            conn.cancel()
+            out = (await self.proc.stdout.read()).decode(errors="replace").strip()
+            if self.log:
+                self.log.write(out + "\n")
+                self.log.flush()
+            raise RuntimeError(f"QEMU exited with status {self.proc.returncode}: {out}")
+        died.cancel()
+        self.qmp = conn.result()
         return self
 
     async def __aexit__(self, *exc):

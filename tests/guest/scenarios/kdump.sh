@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # scenario: in a kdump kernel the driver neither plugs nor adds memory, and /proc/vmcore reads of its region go through pfn_is_ram
-# qemu: --vmem id=vm0,size=1G,requested=256M,addr=0x100000000 --fake-kdump 0x30000000
+# qemu: --vmem id=vm0,size=1G,requested=256M,memaddr=0x100000000 --fake-kdump 0x30000000
 # drivers: c rust
 # timeout: 240
 #
