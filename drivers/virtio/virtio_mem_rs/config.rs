@@ -151,6 +151,7 @@ pub(crate) struct Clamped {
     pub(crate) requested_beyond_usable: bool,
     pub(crate) requested_unaligned: bool,
     pub(crate) plugged_beyond_region: bool,
+    pub(crate) plugged_unaligned: bool,
 }
 
 impl Clamped {
@@ -203,7 +204,10 @@ pub(crate) fn clamp_sizes(raw: &RawConfig, layout: &Layout) -> (Sizes, Clamped) 
         plugged = layout.region_size;
         c.plugged_beyond_region = true;
     }
-    plugged -= plugged % bs;
+    if plugged % bs != 0 {
+        plugged -= plugged % bs;
+        c.plugged_unaligned = true;
+    }
     // INVARIANT: Clamped and aligned above; `usable <= region_size` is a multiple of `bs`.
     (
         Sizes {
@@ -356,6 +360,48 @@ mod tests {
         let (s, c) = clamp_sizes(&raw, &l);
         assert_eq!((s.usable, s.requested), (4 * G, G));
         assert!(c.usable_unaligned && c.requested_unaligned);
+
+        // A plugged size that is not block-aligned is rounded down, and says so.
+        let raw = RawConfig {
+            plugged_size: G + 4096,
+            ..good()
+        };
+        let (s, c) = clamp_sizes(&raw, &l);
+        assert_eq!(s.plugged, G);
+        assert!(c.plugged_unaligned && c.any());
+
+        // The usable region shrinks below what is plugged: the request follows it down, so
+        // the worker unplugs what lies beyond.
+        let raw = RawConfig {
+            usable_region_size: 2 * G,
+            requested_size: 4 * G,
+            plugged_size: 4 * G,
+            ..good()
+        };
+        let (s, c) = clamp_sizes(&raw, &l);
+        assert_eq!((s.usable, s.requested, s.plugged), (2 * G, 2 * G, 4 * G));
+        assert!(c.requested_beyond_usable && !c.plugged_beyond_region);
         Ok(())
+    }
+
+    #[test]
+    fn edge_regions() {
+        // A block as large as the whole region is fine.
+        let raw = RawConfig {
+            block_size: 8 * G,
+            addr: 8 * G,
+            requested_size: 0,
+            ..good()
+        };
+        assert!(validate_layout(&raw, &limits()).is_ok());
+        // Entirely below the pluggable range.
+        let lim = Limits {
+            pluggable: Some((64 * G, (1 << 46) - 1)),
+            page_size: 4096,
+        };
+        assert_eq!(
+            validate_layout(&good(), &lim).err(),
+            Some(ConfigError::RegionNotPluggable)
+        );
     }
 }

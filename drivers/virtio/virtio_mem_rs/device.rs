@@ -480,6 +480,13 @@ impl VirtioMem {
                 );
             }
             st.clamped = clamped;
+            // As the C driver, log the sizes when the device changes them.
+            if sizes.plugged != st.sizes.plugged {
+                dev_info!(self.vdev, "plugged size: {:#x}\n", sizes.plugged);
+            }
+            if sizes.requested != st.sizes.requested {
+                dev_info!(self.vdev, "requested size: {:#x}\n", sizes.requested);
+            }
             st.sizes = sizes;
             if self.sbm.is_some() {
                 if rc.is_ok() {
