@@ -35,10 +35,10 @@ ok "memhog holds 768 MiB"
 	while [ ! -e /tmp/noise-stop ]; do
 		b=$(blocks | grep -vxF -f /tmp/b0 | awk -v r="$RANDOM" 'NR == 1 { n = 0 } { a[n++] = $1 } END { if (n) print a[r % n] }')
 		if [ -n "$b" ]; then
-			# Offlining retries migration until it succeeds or gets a signal, holding the
-			# hotplug lock all along (so the driver cannot add memory meanwhile): give up
-			# after 5 s, as an administrator would.
-			timeout -s INT 5 sh -c "echo offline > $MEMDIR/memory$b/state" 2>/dev/null
+			# Offlining retries migration until it succeeds or the writer is killed (only a
+			# fatal signal stops offline_pages()), holding the hotplug lock all along, so the
+			# driver cannot add or remove memory meanwhile: give up after 5 s.
+			timeout -s KILL 5 sh -c "echo offline > $MEMDIR/memory$b/state" 2>/dev/null
 			sleep 0.2
 			echo online_movable > $MEMDIR/memory$b/state 2>/dev/null
 		fi
