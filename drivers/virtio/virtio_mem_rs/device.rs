@@ -171,6 +171,18 @@ impl WorkItem<1> for VirtioMem {
     }
 }
 
+/// Block ids from `(score, id)` pairs, lowest score first; ties go highest id first (the C
+/// driver's order), so all-equal scores keep that order. Used to try the blocks most likely to
+/// unplug first, in both modes.
+pub(crate) fn order_by_score(mut ids: KVec<(usize, usize)>) -> Result<KVec<usize>> {
+    ids.sort_unstable_by_key(|&(score, id)| (score, core::cmp::Reverse(id)));
+    let mut out = KVec::with_capacity(ids.len(), GFP_KERNEL)?;
+    for (_, id) in ids {
+        out.push(id, GFP_KERNEL)?;
+    }
+    Ok(out)
+}
+
 /// `x` rounded up to a multiple of `align`, if that fits.
 fn align_up(x: u64, align: NonZeroU64) -> Option<u64> {
     (x / align)
@@ -690,14 +702,7 @@ impl VirtioMem {
             };
             ids.push((score, id), GFP_KERNEL)?;
         }
-        if by_mobility {
-            ids.sort_unstable_by_key(|&(score, id)| (score, core::cmp::Reverse(id)));
-        }
-        let mut out = KVec::with_capacity(ids.len(), GFP_KERNEL)?;
-        for (_, id) in ids {
-            out.push(id, GFP_KERNEL)?;
-        }
-        Ok(out)
+        order_by_score(ids)
     }
 
     /// Removes and unplugs up to `diff` bytes in whole big blocks, highest first: offline ones,

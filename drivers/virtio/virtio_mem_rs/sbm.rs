@@ -481,14 +481,8 @@ impl VirtioMem {
             for (score, id) in ids.iter_mut() {
                 *score = pages::unmovable_pageblocks(g.sb_pfn(*id, 0), g.sbs_per_mb * g.sb_pages());
             }
-            // Ties keep the C driver's highest-first order.
-            ids.sort_unstable_by_key(|&(score, id)| (score, core::cmp::Reverse(id)));
         }
-        let mut out = KVec::with_capacity(ids.len(), GFP_KERNEL)?;
-        for (_, id) in ids {
-            out.push(id, GFP_KERNEL)?;
-        }
-        Ok(out)
+        crate::device::order_by_score(ids)
     }
 
     /// Unplugs subblocks of an offline block of state `class`, highest first; removes it once
