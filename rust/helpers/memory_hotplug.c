@@ -62,3 +62,18 @@ __rust_helper int rust_helper_pageblock_is_movable(unsigned long pfn)
 		return -1;
 	return is_migrate_movable(get_pageblock_migratetype(page));
 }
+
+/*
+ * The order of the free buddy that starts at @pfn, or -1 if @pfn is not the head of a free
+ * buddy (or not online memory). Read without the zone lock, as has_unmovable_pages() does: the
+ * answer is only a hint and may be stale or, in a race, out of range.
+ */
+__rust_helper int rust_helper_pfn_buddy_order(unsigned long pfn)
+{
+	struct page *page = pfn_to_online_page(pfn);
+
+	if (!page || !PageBuddy(page))
+		return -1;
+	/* buddy_order_unsafe() of mm/page_alloc.h, which is not ours to include. */
+	return (int)READ_ONCE(page_private(page));
+}

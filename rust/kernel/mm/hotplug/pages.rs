@@ -76,6 +76,33 @@ pub fn unmovable_pageblocks(start: Pfn, nr_pages: usize) -> usize {
     n
 }
 
+/// How many pages of `[start, start + nr_pages)` are not free in the buddy allocator: in use
+/// (and so to be migrated or freed before `alloc_contig_range()` can take them), on a per-CPU
+/// free list, or not online.
+///
+/// A hint of how much work taking the range would be. Read without locks, like
+/// [`unmovable_pageblocks`]: the answer may be stale by the time it is used.
+pub fn used_pages(start: Pfn, nr_pages: usize) -> usize {
+    let end = start.saturating_add(nr_pages);
+    let mut pfn = start;
+    let mut used = 0;
+    while pfn < end {
+        // SAFETY: The helper only touches the memmap of online memory (`pfn_to_online_page()`).
+        let order = unsafe { bindings::pfn_buddy_order(pfn) };
+        let step = match u32::try_from(order) {
+            // A free buddy starts aligned to its size; a racing split or merge may show a
+            // stale order, which only makes the hint less exact.
+            Ok(o) if o <= bindings::MAX_PAGE_ORDER => (1usize << o).min(end - pfn),
+            _ => {
+                used += 1;
+                1
+            }
+        };
+        pfn += step;
+    }
+    used
+}
+
 /// Whether the page at `pfn` is in `ZONE_MOVABLE`.
 ///
 /// # Safety
@@ -389,6 +416,18 @@ pub fn chunk_order(pfn: Pfn, nr: usize) -> u32 {
 #[macros::kunit_tests(rust_kernel_mm_hotplug_pages)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn used_pages_counts_allocated_pages() -> Result {
+        let page = crate::page::Page::alloc_page(GFP_KERNEL)?;
+        // SAFETY: `page` is a valid page.
+        let pfn = unsafe { bindings::page_to_pfn(page.as_ptr()) };
+        assert_eq!(used_pages(pfn, 1), 1);
+        assert_eq!(used_pages(pfn, 0), 0);
+        // Page frames that are not online memory count as used.
+        assert_eq!(used_pages(usize::MAX - 4, 4), 4);
+        Ok(())
+    }
 
     #[test]
     fn chunk_order_is_aligned_and_bounded() {
