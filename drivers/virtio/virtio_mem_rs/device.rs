@@ -23,6 +23,10 @@ use crate::{
         RawConfig,
         Sizes, //
     },
+    order::{
+        order_by_key,
+        Cost, //
+    },
     protocol::Link,
     sbm::{Geometry, Mb},
 };
@@ -93,6 +97,8 @@ pub(crate) enum Bb {
 /// Mutable state, under `VirtioMem::state`.
 pub(crate) struct State {
     pub(crate) bbs: KVec<Bb>,
+    /// Per big block: whether taking its online memory failed (-EBUSY) the last time.
+    pub(crate) bb_busy: KVec<bool>,
     pub(crate) sizes: Sizes,
     pub(crate) clamped: Clamped,
     pub(crate) retry_ms: u32,
@@ -169,18 +175,6 @@ impl WorkItem<1> for VirtioMem {
     fn run(this: Arc<Self>) {
         this.run();
     }
-}
-
-/// Block ids from `(score, id)` pairs, lowest score first; ties go highest id first (the C
-/// driver's order), so all-equal scores keep that order. Used to try the blocks most likely to
-/// unplug first, in both modes.
-pub(crate) fn order_by_score(mut ids: KVec<(usize, usize)>) -> Result<KVec<usize>> {
-    ids.sort_unstable_by_key(|&(score, id)| (score, core::cmp::Reverse(id)));
-    let mut out = KVec::with_capacity(ids.len(), GFP_KERNEL)?;
-    for (_, id) in ids {
-        out.push(id, GFP_KERNEL)?;
-    }
-    Ok(out)
 }
 
 /// `x` rounded up to a multiple of `align`, if that fits.
@@ -357,8 +351,10 @@ impl VirtioMem {
         let group = MemoryGroup::register_dynamic(nid, unit, RESOURCE_NAME)?;
 
         let mut bbs = KVec::with_capacity(nr_bbs, GFP_KERNEL)?;
+        let mut bb_busy = KVec::with_capacity(nr_bbs, GFP_KERNEL)?;
         for _ in 0..nr_bbs {
             bbs.push(Bb::Unused, GFP_KERNEL)?;
+            bb_busy.push(false, GFP_KERNEL)?;
         }
         let le = vdev.is_little_endian();
         let this = Arc::pin_init(
@@ -375,6 +371,7 @@ impl VirtioMem {
                 group,
                 state <- new_mutex!(State {
                     bbs,
+                    bb_busy,
                     sizes: Sizes::default(),
                     clamped: Clamped::default(),
                     retry_ms: RETRY_MIN_MS,
@@ -683,26 +680,26 @@ impl VirtioMem {
         pages::pfn_is_online(pfn) && unsafe { pages::pfn_is_movable(pfn) }
     }
 
-    /// The big blocks in the order to try them: the highest first, as in the C driver; in the
-    /// last pass (online memory outside `ZONE_MOVABLE`), fewest unmovable pageblocks first, so
-    /// that the blocks most likely to go offline are tried before those that will fail.
-    fn bbm_unplug_order(&self, st: &State, by_mobility: bool) -> Result<KVec<usize>> {
+    /// The big blocks in the order to try them: the highest first, as in the C driver; for
+    /// online memory (`online`), cheapest first by [`Cost`] (see [`crate::order`]), so that
+    /// the blocks most likely to go offline, with the least to migrate, are tried first.
+    fn bbm_unplug_order(&self, st: &State, online: bool) -> Result<KVec<usize>> {
         let mut ids = KVec::with_capacity(st.bbs.len(), GFP_KERNEL)?;
         for id in (0..st.bbs.len()).rev() {
-            let score = match (by_mobility, &st.bbs[id], self.bb_range(id)) {
+            let cost = match (online, &st.bbs[id], self.bb_range(id)) {
                 (true, Bb::Added(_), Some(r)) => {
                     // CAST: Page frame numbers of hot-pluggable memory fit `usize`.
                     let (pfn, nr) = (
                         (r.start() >> PAGE_SHIFT) as usize,
                         (r.size() >> PAGE_SHIFT) as usize,
                     );
-                    pages::unmovable_pageblocks(pfn, nr)
+                    Cost::of_range(pfn, nr, usize::from(st.bb_busy[id]))
                 }
-                _ => 0,
+                _ => Cost::default(),
             };
-            ids.push((score, id), GFP_KERNEL)?;
+            ids.push((cost, id), GFP_KERNEL)?;
         }
-        order_by_score(ids)
+        order_by_key(ids)
     }
 
     /// Removes and unplugs up to `diff` bytes in whole big blocks, highest first: offline ones,
@@ -714,7 +711,7 @@ impl VirtioMem {
             if pass > 0 && !online {
                 break;
             }
-            for id in self.bbm_unplug_order(st, pass == 2)? {
+            for id in self.bbm_unplug_order(st, pass > 0)? {
                 if left == 0 {
                     return Ok(());
                 }
@@ -742,7 +739,9 @@ impl VirtioMem {
                 let res = if offline {
                     mem.remove()
                 } else {
-                    mem.offline_and_remove()
+                    let res = mem.offline_and_remove();
+                    st.bb_busy[id] = matches!(&res, Err((e, _)) if *e == EBUSY);
+                    res
                 };
                 match res {
                     Ok(()) => {

@@ -11,7 +11,13 @@
 //! notifier and the online-page handler, which run inside add and remove calls: the worker
 //! never holds `mbs` across those.
 
-use crate::device::VirtioMem;
+use crate::{
+    device::VirtioMem,
+    order::{
+        order_by_key,
+        Cost, //
+    },
+};
 use core::num::NonZeroU64;
 use kernel::{
     mm::hotplug::{
@@ -118,6 +124,8 @@ pub(crate) struct Mb {
     mem: Option<AddedMemory>,
     /// Unplugged subblocks of an online block.
     kept: KVec<OfflinePages>,
+    /// Subblocks that could not be taken (-EBUSY) the last time the block was unplugged from.
+    busy: usize,
 }
 
 impl Mb {
@@ -135,6 +143,7 @@ impl Mb {
             plugged,
             mem: None,
             kept,
+            busy: 0,
         })
     }
 
@@ -462,27 +471,40 @@ impl VirtioMem {
     }
 
     /// The blocks of state `class`, in the order to try them: the highest first, as in the C
-    /// driver, except that online blocks (`online`) go in order of how many of their
-    /// pageblocks hold unmovable allocations, fewest first. The C driver tries the highest
-    /// block first and moves on when `alloc_contig_range()` fails; trying the blocks most
-    /// likely to succeed first gets more memory back, with fewer futile migrations, when the
-    /// kernel zones are fragmented.
+    /// driver, except that online blocks (`online`) go cheapest first by the [`Cost`] of their
+    /// plugged subblocks (see [`crate::order`]).
     fn unplug_candidates(&self, g: &Geometry, class: MbState, online: bool) -> Result<KVec<usize>> {
         let mut ids = KVec::new();
-        {
-            let mbs = self.mbs.lock();
-            for id in (0..mbs.len()).rev() {
-                if mbs[id].state == class {
-                    ids.push((0usize, id), GFP_KERNEL)?;
+        let mbs = self.mbs.lock();
+        for id in (0..mbs.len()).rev() {
+            let mb = &mbs[id];
+            if mb.state != class {
+                continue;
+            }
+            let mut cost = Cost::default();
+            if online {
+                cost.busy = mb.busy;
+                for sb in (0..g.sbs_per_mb).filter(|&sb| mb.is_plugged(sb)) {
+                    cost = cost.add(Cost::of_range(g.sb_pfn(id, sb), g.sb_pages(), 0));
                 }
             }
+            ids.push((cost, id), GFP_KERNEL)?;
         }
-        if online && ids.len() > 1 {
-            for (score, id) in ids.iter_mut() {
-                *score = pages::unmovable_pageblocks(g.sb_pfn(*id, 0), g.sbs_per_mb * g.sb_pages());
-            }
+        drop(mbs);
+        order_by_key(ids)
+    }
+
+    /// The plugged subblocks of online block `id`, cheapest first; equal costs highest first,
+    /// as in the C driver.
+    fn sb_unplug_order(g: &Geometry, mb: &Mb, id: usize) -> Result<KVec<usize>> {
+        let mut sbs = KVec::with_capacity(g.sbs_per_mb, GFP_KERNEL)?;
+        for sb in (0..g.sbs_per_mb).filter(|&sb| mb.is_plugged(sb)) {
+            sbs.push(
+                (Cost::of_range(g.sb_pfn(id, sb), g.sb_pages(), 0), sb),
+                GFP_KERNEL,
+            )?;
         }
-        crate::device::order_by_score(ids)
+        order_by_key(sbs)
     }
 
     /// Unplugs subblocks of an offline block of state `class`, highest first; removes it once
@@ -567,7 +589,7 @@ impl VirtioMem {
     }
 
     /// Unplugs subblocks of an online block of state `class`: the whole block at once if
-    /// possible, else subblock by subblock, highest first. Removes the block once empty. Does
+    /// possible, else subblock by subblock, cheapest first. Removes the block once empty. Does
     /// nothing if the block changed state or is in transition meanwhile.
     fn unplug_online_mb(&self, g: &Geometry, id: usize, class: MbState, nb: &mut usize) -> Result {
         {
@@ -597,11 +619,15 @@ impl VirtioMem {
                     Err(e) => return Err(e),
                 }
             }
-            let mut sb = g.sbs_per_mb;
-            while !whole_done && *nb > 0 && sb > 0 {
-                sb -= 1;
-                if !mb.is_plugged(sb) {
-                    continue;
+            mb.busy = 0;
+            let order = if whole_done {
+                KVec::new()
+            } else {
+                Self::sb_unplug_order(g, mb, id)?
+            };
+            for sb in order {
+                if *nb == 0 {
+                    break;
                 }
                 if !self.can_take_online(g.sb_size.get()) {
                     // Memory is short: leave the rest for a later run.
@@ -609,7 +635,10 @@ impl VirtioMem {
                 }
                 let pages = match self.fake_offline(g.sb_pfn(id, sb), g.sb_pages(), movable) {
                     Ok(p) => p,
-                    Err(e) if e == EBUSY => continue,
+                    Err(e) if e == EBUSY => {
+                        mb.busy += 1;
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 };
                 if let Err(e) = self.unplug_sbs(g, mb, id, sb, 1) {

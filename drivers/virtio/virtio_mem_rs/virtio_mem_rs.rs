@@ -14,6 +14,7 @@ mod driver;
 #[cfg(CONFIG_PROC_VMCORE)]
 mod kdump;
 mod notifier;
+mod order;
 mod protocol;
 mod sbm;
 
