@@ -6,12 +6,13 @@
 //! subblock (at least a device block and a pageblock) is smaller than a memory block, memory
 //! blocks are added whole and plugged in subblocks. Otherwise, in Big Block Mode, a big block is
 //! at least a memory block and a device block: plugging asks the device for a whole big block
-//! and adds it; unplugging removes it (offlining it first if it is online) and then asks the
-//! device to unplug it.
+//! and adds it; unplugging removes it (taking its online memory from the page allocator and
+//! offlining it first if it is online) and then asks the device to unplug it.
 //!
 //! Lock order: `state` is taken by the worker, debugfs and teardown only. Memory notifier
-//! callbacks, which run while the worker adds or removes memory with `state` held, use atomics
-//! only.
+//! callbacks, which run while the worker adds or removes memory with `state` held, never take
+//! it: they use atomics, and `mbs` or `bb_kept`, which the worker drops before it adds, offlines
+//! or removes memory.
 
 use crate::{
     config::{
@@ -35,10 +36,18 @@ use core::{
     num::NonZeroU64, //
 };
 use kernel::{
+    alloc::kvec::PushError,
     device::Core,
     mm::hotplug::{
         self,
-        pages,
+        notifier::{
+            Event,
+            NotifyResult, //
+        },
+        pages::{
+            self,
+            OfflinePages, //
+        },
         AddOptions,
         AddedMemory,
         MemoryGroup,
@@ -132,6 +141,14 @@ pub(crate) struct VirtioMem {
     /// Sub-Block Mode memory blocks (empty in Big Block Mode).
     #[pin]
     pub(crate) mbs: Mutex<KVec<Mb>>,
+    /// Big Block Mode: pages of the big block being removed, taken from the page allocator
+    /// before offlining it (see [`Self::bbm_fake_offline`]), one token per memory block. The
+    /// memory notifier lets offlining skip them.
+    #[pin]
+    pub(crate) bb_kept: Mutex<KVec<OfflinePages>>,
+    /// Big Block Mode: the address of the big block being removed, plus one; 0 if none.
+    /// Onlining its memory is refused meanwhile.
+    pub(crate) bb_removing: Atomic<u64>,
     pub(crate) nid: i32,
     pub(crate) region: Arc<SystemRamRegion>,
     pub(crate) group: Arc<MemoryGroup>,
@@ -366,6 +383,8 @@ impl VirtioMem {
                 first_bb,
                 sbm,
                 mbs <- new_mutex!(mbs),
+                bb_kept <- new_mutex!(KVec::new()),
+                bb_removing: Atomic::new(0),
                 nid,
                 region,
                 group,
@@ -702,6 +721,115 @@ impl VirtioMem {
         order_by_key(ids)
     }
 
+    /// Takes every online memory block of big block `r` from the page allocator, as the C
+    /// driver does before offlining one (`virtio_mem_bbm_offline_remove_and_unplug_bb()`).
+    ///
+    /// `alloc_contig_range()` gives up on pages that cannot migrate (a page pinned by I/O, a
+    /// pipe holding a reference), where `offline_pages()` would retry until the caller gets a
+    /// fatal signal, which a worker never does: it would hang with the hotplug locks held. The
+    /// pages stay in `bb_kept`, where the memory notifier makes offlining skip them. On failure
+    /// gives back what it took and returns the error (`EBUSY` if something could not move).
+    fn bbm_fake_offline(&self, r: PhysRange) -> Result {
+        let step = hotplug::block_size();
+        // CAST: Page counts of one memory block fit `usize`.
+        let nr = (step >> PAGE_SHIFT) as usize;
+        let mut kept = self.bb_kept.lock();
+        // Room for every token first: a token that cannot be stored would be lost.
+        kept.reserve(usize::try_from(r.size() / step.max(1))?, GFP_KERNEL)?;
+        let mut a = r.start();
+        let mut res = Ok(());
+        while a <= r.last() {
+            // CAST: Physical addresses of added memory fit `usize` on 64-bit.
+            let pfn = (a >> PAGE_SHIFT) as usize;
+            if pages::pfn_is_online(pfn) {
+                // SAFETY: The block is online, and stays so while we hold `bb_kept`: offlining
+                // it waits for that lock in our notifier.
+                let movable = unsafe { pages::pfn_is_movable(pfn) };
+                match self.fake_offline(pfn, nr, movable) {
+                    Ok(p) => {
+                        if let Err(PushError(p)) = kept.push_within_capacity(p) {
+                            // SAFETY: As above; the memory is plugged.
+                            unsafe { p.online() };
+                            res = Err(ENOMEM);
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        res = Err(e);
+                        break;
+                    }
+                }
+            }
+            a = a.saturating_add(step);
+        }
+        drop(kept);
+        if res.is_err() {
+            self.bbm_fake_online(r);
+        }
+        res
+    }
+
+    /// Gives the pages of big block `r` that [`Self::bbm_fake_offline`] took back to the page
+    /// allocator.
+    fn bbm_fake_online(&self, r: PhysRange) {
+        let mut kept = self.bb_kept.lock();
+        let mut i = 0;
+        while i < kept.len() {
+            // CAST: See `bbm_fake_offline`.
+            let a = (kept[i].pfn() as u64) << PAGE_SHIFT;
+            if a < r.start() || a > r.last() {
+                i += 1;
+                continue;
+            }
+            if let Ok(p) = kept.remove(i) {
+                // SAFETY: The memory is plugged (the block was not removed), and the block is
+                // online: a block that went offline took its token with it (`bbm_notify`).
+                unsafe { p.online() };
+            }
+        }
+    }
+
+    /// The memory notifier's part for Big Block Mode: refuses onlining memory of the big block
+    /// being removed, and lets offlining skip the pages [`Self::bbm_fake_offline`] took.
+    pub(crate) fn bbm_notify(&self, event: Event, r: PhysRange) -> NotifyResult {
+        if let Event::GoingOnline = event {
+            let removing = self.bb_removing.load(Relaxed);
+            let bb = removing
+                .checked_sub(1)
+                .and_then(|start| PhysRange::new(start, self.bb_size.get()));
+            return if bb.is_some_and(|b| b.overlaps(&r)) {
+                NotifyResult::Veto(EBUSY)
+            } else {
+                NotifyResult::Ok
+            };
+        }
+        let mut kept = self.bb_kept.lock();
+        let mut i = 0;
+        while i < kept.len() {
+            // CAST: See `bbm_fake_offline`.
+            let a = (kept[i].pfn() as u64) << PAGE_SHIFT;
+            if a < r.start() || a > r.last() {
+                i += 1;
+                continue;
+            }
+            match event {
+                // SAFETY: We handle `GoingOffline` for the block of these pages.
+                Event::GoingOffline => unsafe { kept[i].going_offline() },
+                // SAFETY: We handle `CancelOffline` for the same offlining.
+                Event::CancelOffline => unsafe { kept[i].cancel_offline() },
+                Event::Offline => {
+                    if let Ok(p) = kept.remove(i) {
+                        p.offlined();
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        NotifyResult::Ok
+    }
+
     /// Removes and unplugs up to `diff` bytes in whole big blocks, highest first: offline ones,
     /// then (with `unplug_online`) movable ones, then any (see [`Self::bbm_unplug_order`]).
     fn unplug(&self, st: &mut State, diff: u64) -> Result {
@@ -739,7 +867,14 @@ impl VirtioMem {
                 let res = if offline {
                     mem.remove()
                 } else {
-                    let res = mem.offline_and_remove();
+                    self.bb_removing.store(r.start() + 1, Relaxed);
+                    let res = match self.bbm_fake_offline(r) {
+                        Ok(()) => mem
+                            .offline_and_remove()
+                            .inspect_err(|_| self.bbm_fake_online(r)),
+                        Err(e) => Err((e, mem)),
+                    };
+                    self.bb_removing.store(0, Relaxed);
                     st.bb_busy[id] = matches!(&res, Err((e, _)) if *e == EBUSY);
                     res
                 };
@@ -759,6 +894,10 @@ impl VirtioMem {
                     Err((e, mem)) => {
                         st.bbs[id] = Bb::Added(mem);
                         st.last_error = e.to_errno();
+                        if e == EAGAIN {
+                            // The configuration changed: start over with the new request.
+                            return Err(e);
+                        }
                     }
                 }
             }

@@ -3,8 +3,10 @@
 //! The memory notifier: tracks offline memory of the device and refuses hotplug during
 //! teardown.
 //!
-//! It runs while the worker adds or removes memory with the state lock held, so it uses atomics
-//! only.
+//! It runs while the worker adds or removes memory with the state lock held, so it never takes
+//! that lock: it uses atomics, and the locks of the pages the worker took from the allocator
+//! (`mbs` in Sub-Block Mode, `bb_kept` in Big Block Mode), which the worker does not hold
+//! while it offlines.
 
 use crate::device::{
     sub_saturating,
@@ -57,11 +59,13 @@ impl MemoryNotifier for Notifier {
         if matches!(event, Event::GoingOnline | Event::GoingOffline) && vm.removing.load(Relaxed) {
             return NotifyResult::Veto(EBUSY);
         }
-        if vm.sbm.is_some() {
-            let res = vm.sbm_notify(event, r);
-            if !matches!(res, NotifyResult::Ok) {
-                return res;
-            }
+        let res = if vm.sbm.is_some() {
+            vm.sbm_notify(event, r)
+        } else {
+            vm.bbm_notify(event, r)
+        };
+        if !matches!(res, NotifyResult::Ok) {
+            return res;
         }
         match event {
             Event::Online => {

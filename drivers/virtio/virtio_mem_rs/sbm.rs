@@ -562,10 +562,17 @@ impl VirtioMem {
         Ok(())
     }
 
-    /// Takes `[pfn, pfn + nr)` of an online block from the page allocator.
+    /// Takes `[pfn, pfn + nr)` of an online block from the page allocator, with up to
+    /// `FAKE_OFFLINE_TRIES_MOVABLE` tries in `ZONE_MOVABLE` and one elsewhere, as the C driver.
     ///
-    /// Called with `mbs` held, which keeps the block online.
-    fn fake_offline(&self, pfn: usize, nr: usize, movable: bool) -> Result<OfflinePages> {
+    /// Called with `mbs` (Sub-Block Mode) or `bb_kept` (Big Block Mode) held, which keeps the
+    /// block online: offlining waits for that lock in our notifier.
+    pub(crate) fn fake_offline(
+        &self,
+        pfn: usize,
+        nr: usize,
+        movable: bool,
+    ) -> Result<OfflinePages> {
         let tries = if movable {
             FAKE_OFFLINE_TRIES_MOVABLE
         } else {
