@@ -21,6 +21,10 @@ RESULT = re.compile(r"^(\s*)(not ok|ok) (\d+)\s*(?:-\s*)?([^#]*?)\s*(?:#\s*(.*))
 SUBTEST = re.compile(r"^(\s*)# Subtest: (.*)$")
 PLAN = re.compile(r"^(\d+)\.\.(\d+)$")
 EXIT = re.compile(r"^# vmem-scenario-exit: (\d+)$")
+# A scenario crashes the kernel on purpose (kdump): the crash report up to the next
+# kernel's first line is expected, not a finding.
+EXPECTED_CRASH = re.compile(r"^# vmem-expected-crash$")
+NEXT_KERNEL = re.compile(r"^Linux version ")
 
 # What a healthy kernel never prints.
 BAD = re.compile(
@@ -44,6 +48,7 @@ def parse(lines, timed_out=False, expect_scenario=True):
     exit_code = None
     kunit_stack = []          # [(indent, suite name)]
     bad = []
+    in_expected_crash = False
     split = []
     for raw in lines:
         split.extend(EMBEDDED_TS.split(raw))
@@ -52,7 +57,12 @@ def parse(lines, timed_out=False, expect_scenario=True):
         line = TS.sub("", raw)
         # Only the kernel reports Oopses and warnings, always with a printk timestamp
         # (CONFIG_PRINTK_TIME); userspace text that mentions them is not one.
-        if is_kernel and BAD.search(line):
+        if not is_kernel and EXPECTED_CRASH.match(line.strip()):
+            in_expected_crash = True
+            continue
+        if is_kernel and in_expected_crash and NEXT_KERNEL.match(line):
+            in_expected_crash = False
+        if is_kernel and BAD.search(line) and not in_expected_crash:
             bad.append(raw.strip())
         if is_kernel:
             m = SUBTEST.match(line)

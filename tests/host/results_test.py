@@ -37,6 +37,20 @@ for text in ("WARNING: CPU: 1 PID: 5 at mm/x.c:1", "Oops: 0000 [#1] SMP", "BUG: 
              "Out of memory: Killed process 1"):
     check(f"console line '{text[:24]}' fails the run",
           any(x.startswith("console clean") for x in failed(GOOD + [f"[    3.1] {text}"])))
+# A deliberate crash (kdump scenarios) is exempt only until the next kernel boots.
+CRASH = ["KTAP version 1", "ok 1 a", "# vmem-expected-crash", "[    5.1] sysrq: Trigger a crash",
+         "[    5.1] Kernel panic - not syncing: sysrq triggered crash", "[    5.1] Call Trace:",
+         "[    0.000000] Linux version 7.3.4 (root@x) #1 SMP", "ok 2 b", "1..2",
+         "# vmem-scenario-exit: 0"]
+check("an expected crash does not fail the run", failed(CRASH) == [])
+check("an Oops in the kernel booted after it still fails",
+      any(x.startswith("console clean") for x in failed(CRASH[:-2] + ["[    2.0] Oops: 0000 [#1] SMP"]
+                                                        + CRASH[-2:])))
+check("a crash before the marker still fails",
+      any(x.startswith("console clean") for x in failed(["[    1.0] Kernel panic - not syncing"] + CRASH)))
+check("the marker from the kernel log does not exempt anything",
+      any(x.startswith("console clean") for x in failed(
+          GOOD[:2] + ["[    1.0] # vmem-expected-crash", "[    1.1] Call Trace:"] + GOOD[2:])))
 check("a timeout fails", "guest finished before the timeout" in failed(GOOD, timed_out=True))
 check("a missing exit marker fails", failed(GOOD[:-1]) != [])
 check("a missing plan fails", failed([l for l in GOOD if l != "1..2"]) != [])
