@@ -8,7 +8,15 @@
 KTAP_N=0
 KTAP_FAILED=0
 MEMDIR=/sys/devices/system/memory
-echo "KTAP version 1"
+# A scenario that goes on in a kernel it kexec'ed into passes its counts on the
+# command line (vmem.ktap=N,FAILED): one KTAP stream across both kernels.
+case " $(cat /proc/cmdline) " in
+*" vmem.ktap="*)
+	_k=$(sed 's/.* vmem\.ktap=\([0-9]*,[0-9]*\).*/\1/' /proc/cmdline)
+	KTAP_N=${_k%,*} KTAP_FAILED=${_k#*,}
+	;;
+*) echo "KTAP version 1" ;;
+esac
 
 ok()      { KTAP_N=$((KTAP_N + 1)); echo "ok $KTAP_N $*"; }
 not_ok()  { KTAP_N=$((KTAP_N + 1)); KTAP_FAILED=$((KTAP_FAILED + 1)); echo "not ok $KTAP_N $*"; }
@@ -91,6 +99,30 @@ balloon_module() {
 	rust) echo virtio_balloon_rs ;;
 	esac
 }
+
+# --- kexec ------------------------------------------------------------------------
+# vmem_phase: "2" in the kernel a scenario kexec'ed into (vmem.phase=2), else "1".
+vmem_phase() { case " $(cat /proc/cmdline) " in *" vmem.phase=2 "*) echo 2 ;; *) echo 1 ;; esac; }
+# kexec_prepare [--crash] EXTRA...: load this kernel (/boot/bzImage) with an initramfs
+# made of this one, to run the same scenario as phase 2 (vmem_phase), and report it as
+# one check; bails out if that fails. The command line is this one without crashkernel=,
+# plus EXTRA and the KTAP counts, which include this check: no check may follow before
+# the jump.
+kexec_prepare() {
+	_crash= _flag=/sys/kernel/kexec_loaded
+	[ "$1" = --crash ] && { _crash=--crash _flag=/sys/kernel/kexec_crash_loaded; shift; }
+	# -xdev: mount points (/proc, /sys, /dev, /tmp) come along empty.
+	(cd / && find . -xdev ! -path ./boot/bzImage | cpio -o -H newc 2>/dev/null) >/tmp/kexec-initrd ||
+		bail "kexec: make the initramfs"
+	_cmd=$(tr ' ' '\n' </proc/cmdline | grep -v '^crashkernel=' | tr '\n' ' ')
+	kexec_load $_crash /boot/bzImage /tmp/kexec-initrd \
+		"$_cmd $* vmem.phase=2 vmem.ktap=$((KTAP_N + 1)),$KTAP_FAILED" &&
+		[ "$(cat $_flag)" = 1 ] || bail "kexec: load this kernel${_crash:+ as the crash kernel}"
+	ok "kexec: this kernel is loaded${_crash:+ as the crash kernel}"
+}
+# expect_crash: tell the host runner that the kernel crashes on purpose now; the
+# console check skips the crash report until the next kernel boots.
+expect_crash() { echo "# vmem-expected-crash"; }
 
 # --- balloon and vmstat helpers ------------------------------------------------------
 vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
