@@ -366,6 +366,11 @@ impl VirtioMem {
             bb_size.get()
         };
         let group = MemoryGroup::register_dynamic(nid, unit, RESOURCE_NAME)?;
+        // Memory still plugged (left by the kernel before a kexec) is unplugged before
+        // anything else; the claimed region keeps it from being in use.
+        if raw.plugged_size != 0 {
+            dev_info!(vdev, "unplugging all memory is required\n");
+        }
 
         let mut bbs = KVec::with_capacity(nr_bbs, GFP_KERNEL)?;
         let mut bb_busy = KVec::with_capacity(nr_bbs, GFP_KERNEL)?;

@@ -10,7 +10,7 @@
 # covers the region. The device starts with nothing plugged (a fresh QEMU), so both drivers
 # must answer "not RAM" for every page of it without asking the device, and must not plug
 # the 256 MiB the device requests. What the drivers answer for plugged blocks (a STATE
-# request per device block) needs a real crash with memory plugged: see the driver docs.
+# request per device block) is tested with a real crash: kdump-crash.
 . /tests/lib.sh
 
 REGION=0x100000000
