@@ -15,26 +15,6 @@ __rust_helper unsigned long rust_helper_page_to_pfn(const struct page *page)
 	return page_to_pfn(page);
 }
 
-__rust_helper void rust_helper___SetPageOffline(struct page *page)
-{
-	__SetPageOffline(page);
-}
-
-__rust_helper void rust_helper___ClearPageOffline(struct page *page)
-{
-	__ClearPageOffline(page);
-}
-
-__rust_helper void rust_helper_page_ref_inc(struct page *page)
-{
-	page_ref_inc(page);
-}
-
-__rust_helper bool rust_helper_page_ref_dec_and_test(struct page *page)
-{
-	return page_ref_dec_and_test(page);
-}
-
 __rust_helper enum zone_type rust_helper_page_zonenum(const struct page *page)
 {
 	return page_zonenum(page);
@@ -65,8 +45,8 @@ __rust_helper int rust_helper_pageblock_is_movable(unsigned long pfn)
 
 /*
  * The order of the free buddy that starts at @pfn, or -1 if @pfn is not the head of a free
- * buddy (or not online memory). Read without the zone lock, as has_unmovable_pages() does: the
- * answer is only a hint and may be stale or, in a race, out of range.
+ * buddy (or not online memory). Read without the zone lock, as compaction does with
+ * buddy_order_unsafe(): the answer is only a hint and may be stale or, in a race, out of range.
  */
 __rust_helper int rust_helper_pfn_buddy_order(unsigned long pfn)
 {
@@ -76,4 +56,37 @@ __rust_helper int rust_helper_pfn_buddy_order(unsigned long pfn)
 		return -1;
 	/* buddy_order_unsafe() of mm/page_alloc.h, which is not ours to include. */
 	return (int)READ_ONCE(page_private(page));
+}
+
+/*
+ * Range versions of static inline page operations, for ranges of pages a driver owns: one call
+ * per range, with the per-page operations inlined as in the C driver's loops, instead of two
+ * out-of-line calls per page from Rust.
+ */
+__rust_helper void rust_helper_pfn_range_set_offline(unsigned long pfn, unsigned long nr)
+{
+	for (; nr--; pfn++)
+		__SetPageOffline(pfn_to_page(pfn));
+}
+
+__rust_helper void rust_helper_pfn_range_clear_offline(unsigned long pfn, unsigned long nr)
+{
+	for (; nr--; pfn++)
+		__ClearPageOffline(pfn_to_page(pfn));
+}
+
+/* Drops one reference of each page; returns how many still had references left. */
+__rust_helper unsigned long rust_helper_pfn_range_ref_dec(unsigned long pfn, unsigned long nr)
+{
+	unsigned long busy = 0;
+
+	for (; nr--; pfn++)
+		busy += !page_ref_dec_and_test(pfn_to_page(pfn));
+	return busy;
+}
+
+__rust_helper void rust_helper_pfn_range_ref_inc(unsigned long pfn, unsigned long nr)
+{
+	for (; nr--; pfn++)
+		page_ref_inc(pfn_to_page(pfn));
 }

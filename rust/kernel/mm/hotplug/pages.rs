@@ -218,10 +218,8 @@ impl Drop for ContigRange {
 unsafe fn set_offline(pfn: Pfn, nr: usize) {
     // SAFETY: `page_offline_begin()` only takes a rwsem.
     unsafe { bindings::page_offline_begin() };
-    for p in pfn..pfn + nr {
-        // SAFETY: Per the safety requirements.
-        unsafe { bindings::__SetPageOffline(bindings::pfn_to_page(p)) };
-    }
+    // SAFETY: Per the safety requirements.
+    unsafe { bindings::pfn_range_set_offline(pfn, nr) };
     // SAFETY: Paired with `page_offline_begin()` above.
     unsafe { bindings::page_offline_end() };
 }
@@ -334,10 +332,8 @@ impl OfflinePages {
                 pfn += 1 << order;
             }
         } else {
-            for p in this.pfn..this.pfn + this.nr {
-                // SAFETY: We own the pages, which are PageOffline (type invariant).
-                unsafe { bindings::__ClearPageOffline(bindings::pfn_to_page(p)) };
-            }
+            // SAFETY: We own the pages, which are PageOffline (type invariant).
+            unsafe { bindings::pfn_range_clear_offline(this.pfn, this.nr) };
             // SAFETY: The pages came from `alloc_contig_range()` and have a refcount of one.
             unsafe { bindings::free_contig_range(this.pfn, this.nr) };
             // CAST: See `ContigRange::into_offline`.
@@ -357,13 +353,16 @@ impl OfflinePages {
         if self.refs_dropped {
             return;
         }
-        for p in self.pfn..self.pfn + self.nr {
-            // SAFETY: We own the pages, each with a reference count of one (type invariant).
-            let freed = unsafe { bindings::page_ref_dec_and_test(bindings::pfn_to_page(p)) };
-            // Someone else holds a reference to a page we own: a kernel bug, as in C.
-            if crate::warn_on!(!freed) {
-                pr_warn!("offline page {:#x} has unexpected references\n", p);
-            }
+        // SAFETY: We own the pages, each with a reference count of one (type invariant).
+        let busy = unsafe { bindings::pfn_range_ref_dec(self.pfn, self.nr) };
+        // Someone else holds a reference to a page we own: a kernel bug, as in C.
+        if crate::warn_on!(busy != 0) {
+            pr_warn!(
+                "{} offline pages of {:#x}+{} have unexpected references\n",
+                busy,
+                self.pfn,
+                self.nr
+            );
         }
         self.refs_dropped = true;
     }
@@ -378,10 +377,8 @@ impl OfflinePages {
         if !self.refs_dropped {
             return;
         }
-        for p in self.pfn..self.pfn + self.nr {
-            // SAFETY: The block is online again and we own the pages.
-            unsafe { bindings::page_ref_inc(bindings::pfn_to_page(p)) };
-        }
+        // SAFETY: The block is online again and we own the pages.
+        unsafe { bindings::pfn_range_ref_inc(self.pfn, self.nr) };
         self.refs_dropped = false;
     }
 
