@@ -147,8 +147,11 @@ pub(crate) struct VirtioMem {
     #[pin]
     pub(crate) bb_kept: Mutex<KVec<OfflinePages>>,
     /// Big Block Mode: the address of the big block being removed, plus one; 0 if none.
-    /// Onlining its memory is refused meanwhile.
+    /// Onlining its memory is refused meanwhile. Set and checked under `bb_kept`.
     pub(crate) bb_removing: Atomic<u64>,
+    /// Big Block Mode: the address of the memory block being onlined, plus one; 0 if none.
+    /// Set and checked under `bb_kept`.
+    pub(crate) bb_onlining: Atomic<u64>,
     pub(crate) nid: i32,
     pub(crate) region: Arc<SystemRamRegion>,
     pub(crate) group: Arc<MemoryGroup>,
@@ -192,6 +195,18 @@ impl WorkItem<1> for VirtioMem {
     fn run(this: Arc<Self>) {
         this.run();
     }
+}
+
+/// The index of the first of `kept[from..]` whose pages lie in `r`.
+fn kept_in(kept: &[OfflinePages], from: usize, r: PhysRange) -> Option<usize> {
+    kept.iter()
+        .skip(from)
+        .position(|p| {
+            // CAST: Page frame numbers of hot-pluggable memory fit `u64`.
+            let a = (p.pfn() as u64) << PAGE_SHIFT;
+            r.start() <= a && a <= r.last()
+        })
+        .map(|j| j + from)
 }
 
 /// `x` rounded up to a multiple of `align`, if that fits.
@@ -390,6 +405,7 @@ impl VirtioMem {
                 mbs <- new_mutex!(mbs),
                 bb_kept <- new_mutex!(KVec::new()),
                 bb_removing: Atomic::new(0),
+                bb_onlining: Atomic::new(0),
                 nid,
                 region,
                 group,
@@ -711,13 +727,17 @@ impl VirtioMem {
         let mut ids = KVec::with_capacity(st.bbs.len(), GFP_KERNEL)?;
         for id in (0..st.bbs.len()).rev() {
             let cost = match (online, &st.bbs[id], self.bb_range(id)) {
-                (true, Bb::Added(_), Some(r)) => {
+                // Offline big blocks are skipped in the passes over online memory.
+                (true, Bb::Added(_), Some(r)) if !Self::is_offline(r) => {
                     // CAST: Page frame numbers of hot-pluggable memory fit `usize`.
                     let (pfn, nr) = (
                         (r.start() >> PAGE_SHIFT) as usize,
                         (r.size() >> PAGE_SHIFT) as usize,
                     );
-                    Cost::of_range(pfn, nr, usize::from(st.bb_busy[id]))
+                    let busy = st.bb_busy.get(id).copied().unwrap_or(false);
+                    // SAFETY: The big block is ours (`Bb::Added`), and only the worker, which
+                    // holds `state` here, removes it.
+                    unsafe { Cost::of_range(pfn, nr, usize::from(busy)) }
                 }
                 _ => Cost::default(),
             };
@@ -740,15 +760,30 @@ impl VirtioMem {
         let nr = (step >> PAGE_SHIFT) as usize;
         let mut kept = self.bb_kept.lock();
         // Room for every token first: a token that cannot be stored would be lost.
-        kept.reserve(usize::try_from(r.size() / step.max(1))?, GFP_KERNEL)?;
+        // The memory block size is a power of two: no division needed.
+        kept.reserve(
+            usize::try_from(r.size() >> step.trailing_zeros())?,
+            GFP_KERNEL,
+        )?;
+        // Memory of the big block is being onlined (the notifier is between `GoingOnline` and
+        // its outcome): it may look offline, and offlining it later would not go through
+        // `alloc_contig_range()`. Try again later.
+        let onlining = self.bb_onlining.load(Relaxed).checked_sub(1);
+        if onlining.is_some_and(|a| r.start() <= a && a <= r.last()) {
+            return Err(EBUSY);
+        }
+        // Set under `bb_kept`, which the notifier takes to check it: from here on, onlining
+        // memory of the big block is refused.
+        self.bb_removing.store(r.start() + 1, Relaxed);
         let mut a = r.start();
         let mut res = Ok(());
         while a <= r.last() {
             // CAST: Physical addresses of added memory fit `usize` on 64-bit.
             let pfn = (a >> PAGE_SHIFT) as usize;
             if pages::pfn_is_online(pfn) {
-                // SAFETY: The block is online, and stays so while we hold `bb_kept`: offlining
-                // it waits for that lock in our notifier.
+                // SAFETY: Only the worker removes the block, so its memory map stays. The block
+                // was online just now; an offlining that got past `GoingOffline` meanwhile has
+                // isolated it, and `alloc_contig_range()` then fails with `EBUSY`.
                 let movable = unsafe { pages::pfn_is_movable(pfn) };
                 match self.fake_offline(pfn, nr, movable) {
                     Ok(p) => {
@@ -778,59 +813,65 @@ impl VirtioMem {
     /// allocator.
     fn bbm_fake_online(&self, r: PhysRange) {
         let mut kept = self.bb_kept.lock();
-        let mut i = 0;
-        while i < kept.len() {
-            // CAST: See `bbm_fake_offline`.
-            let a = (kept[i].pfn() as u64) << PAGE_SHIFT;
-            if a < r.start() || a > r.last() {
-                i += 1;
+        let mut from = 0;
+        while let Some(i) = kept_in(&kept, from, r) {
+            from = i + 1;
+            if kept[i].is_going_offline() {
+                // A concurrent offlining of its block dropped the references: its `Offline`
+                // or `CancelOffline` decides. After a cancellation the next attempt on this
+                // big block gives the pages back.
                 continue;
             }
-            if let Ok(p) = kept.remove(i) {
-                // SAFETY: The memory is plugged (the block was not removed), and the block is
-                // online: a block that went offline took its token with it (`bbm_notify`).
-                unsafe { p.online() };
-            }
+            let Ok(p) = kept.remove(i) else {
+                break;
+            };
+            from = i;
+            // SAFETY: The memory is plugged (the block was not removed), and the block is
+            // online and not going offline: a block that went offline took its token with it
+            // (`bbm_notify`).
+            unsafe { p.online() };
         }
     }
 
     /// The memory notifier's part for Big Block Mode: refuses onlining memory of the big block
     /// being removed, and lets offlining skip the pages [`Self::bbm_fake_offline`] took.
     pub(crate) fn bbm_notify(&self, event: Event, r: PhysRange) -> NotifyResult {
-        if let Event::GoingOnline = event {
-            let removing = self.bb_removing.load(Relaxed);
-            let bb = removing
-                .checked_sub(1)
-                .and_then(|start| PhysRange::new(start, self.bb_size.get()));
-            return if bb.is_some_and(|b| b.overlaps(&r)) {
-                NotifyResult::Veto(EBUSY)
-            } else {
-                NotifyResult::Ok
-            };
-        }
         let mut kept = self.bb_kept.lock();
-        let mut i = 0;
-        while i < kept.len() {
-            // CAST: See `bbm_fake_offline`.
-            let a = (kept[i].pfn() as u64) << PAGE_SHIFT;
-            if a < r.start() || a > r.last() {
-                i += 1;
-                continue;
+        match event {
+            Event::GoingOnline => {
+                let removing = self.bb_removing.load(Relaxed);
+                let bb = removing
+                    .checked_sub(1)
+                    .and_then(|start| PhysRange::new(start, self.bb_size.get()));
+                if bb.is_some_and(|b| b.overlaps(&r)) {
+                    return NotifyResult::Veto(EBUSY);
+                }
+                // Onlining runs under the device hotplug lock: one at a time.
+                self.bb_onlining.store(r.start() + 1, Relaxed);
+                return NotifyResult::Ok;
             }
+            Event::Online | Event::CancelOnline => {
+                self.bb_onlining.store(0, Relaxed);
+                return NotifyResult::Ok;
+            }
+            Event::GoingOffline | Event::CancelOffline | Event::Offline => {}
+        }
+        let mut from = 0;
+        while let Some(i) = kept_in(&kept, from, r) {
+            from = i + 1;
             match event {
                 // SAFETY: We handle `GoingOffline` for the block of these pages.
                 Event::GoingOffline => unsafe { kept[i].going_offline() },
                 // SAFETY: We handle `CancelOffline` for the same offlining.
                 Event::CancelOffline => unsafe { kept[i].cancel_offline() },
-                Event::Offline => {
-                    if let Ok(p) = kept.remove(i) {
-                        p.offlined();
-                    }
-                    continue;
+                _ => {
+                    let Ok(p) = kept.remove(i) else {
+                        break;
+                    };
+                    p.offlined();
+                    from = i;
                 }
-                _ => {}
             }
-            i += 1;
         }
         NotifyResult::Ok
     }
@@ -872,15 +913,19 @@ impl VirtioMem {
                 let res = if offline {
                     mem.remove()
                 } else {
-                    self.bb_removing.store(r.start() + 1, Relaxed);
                     let res = match self.bbm_fake_offline(r) {
                         Ok(()) => mem
                             .offline_and_remove()
                             .inspect_err(|_| self.bbm_fake_online(r)),
                         Err(e) => Err((e, mem)),
                     };
-                    self.bb_removing.store(0, Relaxed);
-                    st.bb_busy[id] = matches!(&res, Err((e, _)) if *e == EBUSY);
+                    {
+                        let _kept = self.bb_kept.lock();
+                        self.bb_removing.store(0, Relaxed);
+                    }
+                    if let Some(b) = st.bb_busy.get_mut(id) {
+                        *b = matches!(&res, Err((e, _)) if *e == EBUSY);
+                    }
                     res
                 };
                 match res {

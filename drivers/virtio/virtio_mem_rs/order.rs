@@ -13,7 +13,7 @@
 //!
 //! This driver orders online candidates by a [`Cost`] read from the memory map just before the
 //! attempt: blocks `alloc_contig_range()` will refuse go last, then blocks that recently failed,
-//! then the ones with the most pages to migrate. Equal costs keep the C driver's order, so an
+//! then the ones with the most memory to migrate. Equal costs keep the C driver's order, so an
 //! idle device is unplugged exactly as the C driver would.
 
 use kernel::{
@@ -36,17 +36,26 @@ pub(crate) struct Cost {
     /// pinned page or an allocation the memory map does not show as unmovable is likely still
     /// there.
     pub(crate) busy: usize,
-    /// Pages that are not free in the buddy allocator, each one to migrate.
+    /// Pageblocks that are not entirely free in the buddy allocator: memory to migrate. Counted
+    /// per pageblock, so that reading it costs a few reads per pageblock, and so that small
+    /// differences (a page on a per-CPU list) do not reorder an otherwise idle device.
     pub(crate) used: usize,
 }
 
 impl Cost {
     /// The cost of `[pfn, pfn + nr)`, for a block whose last attempt had `busy` failures.
-    pub(crate) fn of_range(pfn: Pfn, nr: usize, busy: usize) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// The range must be memory the driver added, which is only removed by the driver itself
+    /// and not during the call.
+    pub(crate) unsafe fn of_range(pfn: Pfn, nr: usize, busy: usize) -> Self {
         Self {
-            unmovable: pages::unmovable_pageblocks(pfn, nr),
+            // SAFETY: Per the safety requirements.
+            unmovable: unsafe { pages::unmovable_pageblocks(pfn, nr) },
             busy,
-            used: pages::used_pages(pfn, nr),
+            // SAFETY: Per the safety requirements.
+            used: unsafe { pages::used_pageblocks(pfn, nr) },
         }
     }
 

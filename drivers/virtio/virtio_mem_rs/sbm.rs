@@ -485,7 +485,10 @@ impl VirtioMem {
             if online {
                 cost.busy = mb.busy;
                 for sb in (0..g.sbs_per_mb).filter(|&sb| mb.is_plugged(sb)) {
-                    cost = cost.add(Cost::of_range(g.sb_pfn(id, sb), g.sb_pages(), 0));
+                    // SAFETY: The block is ours, and only the worker (which calls this) removes
+                    // it.
+                    let c = unsafe { Cost::of_range(g.sb_pfn(id, sb), g.sb_pages(), 0) };
+                    cost = cost.add(c);
                 }
             }
             ids.push((cost, id), GFP_KERNEL)?;
@@ -499,10 +502,9 @@ impl VirtioMem {
     fn sb_unplug_order(g: &Geometry, mb: &Mb, id: usize) -> Result<KVec<usize>> {
         let mut sbs = KVec::with_capacity(g.sbs_per_mb, GFP_KERNEL)?;
         for sb in (0..g.sbs_per_mb).filter(|&sb| mb.is_plugged(sb)) {
-            sbs.push(
-                (Cost::of_range(g.sb_pfn(id, sb), g.sb_pages(), 0), sb),
-                GFP_KERNEL,
-            )?;
+            // SAFETY: The caller holds `mbs` with the block online: it cannot be removed.
+            let cost = unsafe { Cost::of_range(g.sb_pfn(id, sb), g.sb_pages(), 0) };
+            sbs.push((cost, sb), GFP_KERNEL)?;
         }
         order_by_key(sbs)
     }
@@ -607,6 +609,7 @@ impl VirtioMem {
             }
             let movable = matches!(mb.state, MbState::Movable | MbState::MovablePartial);
             let mut whole_done = false;
+            let mut busy_whole = 0;
             if *nb >= g.sbs_per_mb
                 && mb.nr_plugged() == g.sbs_per_mb
                 && self.can_take_online(g.mb_size.get())
@@ -622,11 +625,11 @@ impl VirtioMem {
                         }
                         Err(e) => return Err(Self::unplug_failed(mb, pages, e)),
                     },
-                    Err(e) if e == EBUSY => {}
+                    Err(e) if e == EBUSY => busy_whole = 1,
                     Err(e) => return Err(e),
                 }
             }
-            mb.busy = 0;
+            mb.busy = busy_whole;
             let order = if whole_done {
                 KVec::new()
             } else {

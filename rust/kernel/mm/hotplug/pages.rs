@@ -61,13 +61,19 @@ pub fn pageblock_pages() -> usize {
 /// A hint of how hard `alloc_contig_range()` would find the range (it must migrate or free
 /// every page of it, and unmovable allocations cannot move). Read without locks: the answer
 /// may be stale by the time it is used.
-pub fn unmovable_pageblocks(start: Pfn, nr_pages: usize) -> usize {
+///
+/// # Safety
+///
+/// The memory of the range must not be removed during the call (the caller added it and
+/// removes it only itself): `pfn_to_online_page()` does not keep the memory map alive.
+pub unsafe fn unmovable_pageblocks(start: Pfn, nr_pages: usize) -> usize {
     let step = pageblock_pages().max(1);
     let end = start.saturating_add(nr_pages);
     let mut pfn = start;
     let mut n = 0;
     while pfn < end {
-        // SAFETY: The helper only touches the memmap of online memory (`pfn_to_online_page()`).
+        // SAFETY: The helper only touches the memmap of online memory (`pfn_to_online_page()`),
+        // which stays in place per the safety requirements.
         if unsafe { bindings::pageblock_is_movable(pfn) } != 1 {
             n += 1;
         }
@@ -76,29 +82,54 @@ pub fn unmovable_pageblocks(start: Pfn, nr_pages: usize) -> usize {
     n
 }
 
-/// How many pages of `[start, start + nr_pages)` are not free in the buddy allocator: in use
-/// (and so to be migrated or freed before `alloc_contig_range()` can take them), on a per-CPU
-/// free list, or not online.
+/// Whether the pageblock that starts at `pfn` lies in one free buddy block of at least
+/// pageblock order: the free block may start at `pfn` or below it.
 ///
-/// A hint of how much work taking the range would be. Read without locks, like
-/// [`unmovable_pageblocks`]: the answer may be stale by the time it is used.
-pub fn used_pages(start: Pfn, nr_pages: usize) -> usize {
+/// # Safety
+///
+/// As for [`used_pageblocks`].
+unsafe fn pageblock_is_free(pfn: Pfn) -> bool {
+    let mut order = pageblock_pages().trailing_zeros();
+    while order <= bindings::MAX_PAGE_ORDER {
+        let head = pfn & !((1usize << order) - 1);
+        // SAFETY: The helper only touches the memmap of online memory (`pfn_to_online_page()`),
+        // which stays in place per the safety requirements.
+        let o = unsafe { bindings::pfn_buddy_order(head) };
+        if u32::try_from(o).is_ok_and(|o| o >= order && o <= bindings::MAX_PAGE_ORDER) {
+            return true;
+        }
+        order += 1;
+    }
+    false
+}
+
+/// How many pageblocks overlapping `[start, start + nr_pages)` are not entirely free in the
+/// buddy allocator: they hold pages in use (to be migrated or freed before
+/// `alloc_contig_range()` can take them), pages on a per-CPU free list, or are not online.
+///
+/// A hint of how much work taking the range would be, at pageblock granularity: at most a few
+/// reads of the memory map per pageblock, however much memory is in use. Read without locks,
+/// as compaction reads a buddy's order (`buddy_order_unsafe()`): the answer may be stale by the
+/// time it is used.
+///
+/// # Safety
+///
+/// The memory of the range must not be removed during the call (the caller added it and
+/// removes it only itself): `pfn_to_online_page()` does not keep the memory map alive.
+pub unsafe fn used_pageblocks(start: Pfn, nr_pages: usize) -> usize {
+    let step = pageblock_pages().max(1);
+    if nr_pages == 0 {
+        return 0;
+    }
     let end = start.saturating_add(nr_pages);
-    let mut pfn = start;
+    let mut pfn = start & !(step - 1);
     let mut used = 0;
     while pfn < end {
-        // SAFETY: The helper only touches the memmap of online memory (`pfn_to_online_page()`).
-        let order = unsafe { bindings::pfn_buddy_order(pfn) };
-        let step = match u32::try_from(order) {
-            // A free buddy starts aligned to its size; a racing split or merge may show a
-            // stale order, which only makes the hint less exact.
-            Ok(o) if o <= bindings::MAX_PAGE_ORDER => (1usize << o).min(end - pfn),
-            _ => {
-                used += 1;
-                1
-            }
-        };
-        pfn += step;
+        // SAFETY: Per the safety requirements.
+        if !unsafe { pageblock_is_free(pfn) } {
+            used += 1;
+        }
+        pfn = pfn.saturating_add(step);
     }
     used
 }
@@ -295,6 +326,13 @@ impl OfflinePages {
         ))
     }
 
+    /// Whether their block is going offline: [`OfflinePages::going_offline`] dropped the pages'
+    /// references, and no [`OfflinePages::cancel_offline`] followed yet. Such pages cannot go
+    /// [`online`](OfflinePages::online).
+    pub fn is_going_offline(&self) -> bool {
+        self.refs_dropped
+    }
+
     /// Whether the pages were kept back when their block was onlined, rather than allocated
     /// later.
     pub fn never_onlined(&self) -> bool {
@@ -415,14 +453,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn used_pages_counts_allocated_pages() -> Result {
+    fn used_pageblocks_counts_allocated_pages() -> Result {
         let page = crate::page::Page::alloc_page(GFP_KERNEL)?;
         // SAFETY: `page` is a valid page.
         let pfn = unsafe { bindings::page_to_pfn(page.as_ptr()) };
-        assert_eq!(used_pages(pfn, 1), 1);
-        assert_eq!(used_pages(pfn, 0), 0);
+        // SAFETY: The page is allocated: its memory cannot be removed.
+        assert_eq!(unsafe { used_pageblocks(pfn, 1) }, 1);
+        // SAFETY: As above.
+        assert_eq!(unsafe { used_pageblocks(pfn, 0) }, 0);
         // Page frames that are not online memory count as used.
-        assert_eq!(used_pages(usize::MAX - 4, 4), 4);
+        let far = (usize::MAX >> 1) & !(pageblock_pages() - 1);
+        // SAFETY: No memory is there to be removed.
+        assert_eq!(unsafe { used_pageblocks(far, 2 * pageblock_pages()) }, 2);
         Ok(())
     }
 
