@@ -11,7 +11,8 @@
 # and the top, and used in between. Then the host asks for 512 MiB back. Trying
 # the highest blocks first (the C driver) migrates the second program's 256 MiB;
 # 512 MiB of free memory was there to take. Reported: time until the device
-# reaches the request, and how much memory was migrated on the way.
+# reaches the request, how much of it is done after half a second, and how
+# much memory was migrated on the way.
 . /tests/lib.sh
 . /tests/scenarios/bench/lib.sh
 
@@ -38,6 +39,10 @@ for mode in sbm bbm; do
 	m0=$(vmstat pgmigrate_success)
 	t0=$(now)
 	hostcmd resize vm0 "$(mib 512)" >/dev/null
+	# How much of the request is done half a second after it.
+	hostcmd wait-size vm0 "$(mib 512)" 0.5 >/dev/null
+	left=$(hostcmd size vm0)
+	bench unplug_churn_${mode}_512M_achieved_0.5s $(((1073741824 - left) >> 20)) MiB
 	hostcmd wait-size vm0 "$(mib 512)" 300 >/dev/null || not_ok "$mode: unplug 512 MiB"
 	t1=$(now)
 	moved=$((($(vmstat pgmigrate_success) - m0) * 4 / 1024))
