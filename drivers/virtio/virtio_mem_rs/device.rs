@@ -44,6 +44,7 @@ use kernel::{
             Event,
             NotifyResult, //
         },
+        online::OnlineChunk,
         pages::{
             self,
             OfflinePages, //
@@ -147,7 +148,7 @@ pub(crate) struct VirtioMem {
     #[pin]
     pub(crate) bb_kept: Mutex<KVec<OfflinePages>>,
     /// Big Block Mode: the address of the big block being removed, plus one; 0 if none.
-    /// Onlining its memory is refused meanwhile. Set and checked under `bb_kept`.
+    /// Memory of it that goes online meanwhile stays offline. Set and checked under `bb_kept`.
     pub(crate) bb_removing: Atomic<u64>,
     /// Big Block Mode: the address of the memory block being onlined, plus one; 0 if none.
     /// Set and checked under `bb_kept`.
@@ -759,12 +760,13 @@ impl VirtioMem {
         // CAST: Page counts of one memory block fit `usize`.
         let nr = (step >> PAGE_SHIFT) as usize;
         let mut kept = self.bb_kept.lock();
-        // Room for every token first: a token that cannot be stored would be lost.
-        // The memory block size is a power of two: no division needed.
-        kept.reserve(
-            usize::try_from(r.size() >> step.trailing_zeros())?,
-            GFP_KERNEL,
-        )?;
+        // Room for every token first: a token that cannot be stored would be lost. One per
+        // memory block, and one per chunk the online-page handler may keep if the core onlines
+        // memory of the big block again (`bbm_online_pages`). Sizes are powers of two: no
+        // division needed.
+        let blocks = r.size() >> step.trailing_zeros();
+        let chunks = (r.size() >> PAGE_SHIFT) >> pages::MAX_ORDER;
+        kept.reserve(usize::try_from(blocks + chunks)?, GFP_KERNEL)?;
         // Memory of the big block is being onlined (the notifier is between `GoingOnline` and
         // its outcome): it may look offline, and offlining it later would not go through
         // `alloc_contig_range()`. Try again later.
@@ -833,20 +835,42 @@ impl VirtioMem {
         }
     }
 
-    /// The memory notifier's part for Big Block Mode: refuses onlining memory of the big block
-    /// being removed, and lets offlining skip the pages [`Self::bbm_fake_offline`] took.
+    /// The online-page handler for Big Block Mode: memory of the big block being removed stays
+    /// offline, kept in `bb_kept` (given back by [`Self::bbm_fake_online`] or gone with the
+    /// block), as the C driver does for a big block in state `FAKE_OFFLINE`. Everything else
+    /// goes online.
+    pub(crate) fn bbm_online_pages(&self, chunk: OnlineChunk) {
+        let mut kept = self.bb_kept.lock();
+        let removing = self
+            .bb_removing
+            .load(Relaxed)
+            .checked_sub(1)
+            .and_then(|start| PhysRange::new(start, self.bb_size.get()));
+        // CAST: Page frame numbers of hot-pluggable memory fit `u64`.
+        let a = (chunk.pfn() as u64) << PAGE_SHIFT;
+        if removing.is_some_and(|b| b.start() <= a && a <= b.last()) && kept.len() < kept.capacity()
+        {
+            if let Err(PushError(p)) = kept.push_within_capacity(chunk.keep_offline()) {
+                // Not reached: room was checked under the same lock. Dropping keeps the pages
+                // offline for good, with a warning.
+                drop(p);
+            }
+            return;
+        }
+        // SAFETY: In Big Block Mode all added memory is plugged, and stays so while online.
+        unsafe { chunk.online() };
+    }
+
+    /// The memory notifier's part for Big Block Mode: tracks onlining, and lets offlining skip
+    /// the pages [`Self::bbm_fake_offline`] and [`Self::bbm_online_pages`] took.
     pub(crate) fn bbm_notify(&self, event: Event, r: PhysRange) -> NotifyResult {
         let mut kept = self.bb_kept.lock();
         match event {
             Event::GoingOnline => {
-                let removing = self.bb_removing.load(Relaxed);
-                let bb = removing
-                    .checked_sub(1)
-                    .and_then(|start| PhysRange::new(start, self.bb_size.get()));
-                if bb.is_some_and(|b| b.overlaps(&r)) {
-                    return NotifyResult::Veto(EBUSY);
-                }
-                // Onlining runs under the device hotplug lock: one at a time.
+                // Onlining runs under the device hotplug lock: one at a time. Memory of the
+                // big block being removed may go online (`offline_and_remove_memory()` onlines
+                // again what it offlined when a later block fails); the online-page handler
+                // keeps its pages offline (`bbm_online_pages`).
                 self.bb_onlining.store(r.start() + 1, Relaxed);
                 return NotifyResult::Ok;
             }

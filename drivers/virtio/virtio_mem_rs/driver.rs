@@ -55,17 +55,17 @@ kernel::virtio_device_table!(
     [virtio::DeviceId::new(uapi::VIRTIO_ID_MEM)]
 );
 
-/// Routes onlining of the device's memory to Sub-Block Mode.
+/// Routes onlining of the device's memory to the driver: in Sub-Block Mode unplugged subblocks
+/// stay offline; in Big Block Mode memory of a big block being removed does.
 struct OnlineHandler(Arc<VirtioMem>);
 
 impl OnlinePageHandler for OnlineHandler {
     fn owns(&self, range: PhysRange) -> bool {
-        let Some(g) = self.0.sbm else {
-            return false;
-        };
-        let nr = g.mb_of(range.start(), usize::MAX);
         let end = self.0.layout.usable_end;
-        nr.is_some() && range.last() < end
+        match self.0.sbm {
+            Some(g) => g.mb_of(range.start(), usize::MAX).is_some() && range.last() < end,
+            None => self.0.first_bb <= range.start() && range.last() < end,
+        }
     }
 
     fn online_pages(&self, chunk: OnlineChunk) {

@@ -729,9 +729,7 @@ impl VirtioMem {
     /// The online-page handler: plugged subblocks go online, unplugged ones stay offline.
     pub(crate) fn sbm_online_pages(&self, chunk: OnlineChunk) {
         let Ok(g) = self.geo() else {
-            // Not in Sub-Block Mode: nothing to keep back.
-            // SAFETY: In Big Block Mode all added memory is plugged.
-            return unsafe { chunk.online() };
+            return self.bbm_online_pages(chunk);
         };
         let sb_order = g.sb_pages().trailing_zeros();
         let mut mbs = self.mbs.lock();

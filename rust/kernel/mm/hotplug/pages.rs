@@ -34,6 +34,12 @@ use crate::{
 /// A page frame number.
 pub type Pfn = usize;
 
+/// The largest order of a free buddy block, and so of an [`OnlineChunk`]
+/// (`MAX_PAGE_ORDER`).
+///
+/// [`OnlineChunk`]: super::online::OnlineChunk
+pub const MAX_ORDER: u32 = bindings::MAX_PAGE_ORDER;
+
 /// An estimate of the pages available for new allocations without swapping (`MemAvailable`,
 /// `si_mem_available()`).
 pub fn available_pages() -> usize {
