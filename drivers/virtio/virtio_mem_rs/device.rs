@@ -811,10 +811,13 @@ impl VirtioMem {
         res
     }
 
-    /// Gives the pages of big block `r` that [`Self::bbm_fake_offline`] took back to the page
-    /// allocator.
+    /// Ends the removal of big block `r`, which failed: gives the pages that
+    /// [`Self::bbm_fake_offline`] and [`Self::bbm_online_pages`] kept back to the page allocator.
     fn bbm_fake_online(&self, r: PhysRange) {
         let mut kept = self.bb_kept.lock();
+        // The removal is over: memory of the big block that goes online from now on is
+        // onlined whole (`bbm_online_pages`), and nothing is left kept behind the sweep below.
+        self.bb_removing.store(0, Relaxed);
         let mut from = 0;
         while let Some(i) = kept_in(&kept, from, r) {
             from = i + 1;
@@ -830,7 +833,8 @@ impl VirtioMem {
             from = i;
             // SAFETY: The memory is plugged (the block was not removed), and the block is
             // online and not going offline: a block that went offline took its token with it
-            // (`bbm_notify`).
+            // (`bbm_notify`). A block still being onlined (its pages reached our handler, its
+            // `Online` did not come yet) takes pages into the allocator at this stage anyway.
             unsafe { p.online() };
         }
     }

@@ -69,7 +69,7 @@ impl OnlinePageHandler for OnlineHandler {
     }
 
     fn online_pages(&self, chunk: OnlineChunk) {
-        self.0.sbm_online_pages(chunk);
+        self.0.online_pages(chunk);
     }
 }
 
@@ -153,7 +153,7 @@ fn probe_kdump(vdev: &virtio::Device<Core<'_>>) -> Result<Mode> {
 /// The normal driver.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Normal {
-    _online: Option<HandlerRegistration>,
+    _online: HandlerRegistration,
     #[cfg(CONFIG_PM_SLEEP)]
     #[pin]
     _hibernation: PmRegistration<HibernationVeto>,
@@ -230,16 +230,13 @@ impl Normal {
             let bbm_block_size = crate::module_parameters::bbm_block_size.value();
             let force_bbm = crate::module_parameters::force_bbm.value();
             let vm = VirtioMem::new(vdev, bbm_block_size, force_bbm)?;
-            let online = match vm.sbm {
-                Some(_) => {
-                    let h: Arc<dyn OnlinePageHandler> =
-                        Arc::new(OnlineHandler(vm.clone()), GFP_KERNEL)?;
-                    Some(HandlerRegistration::new(h).inspect_err(|_| {
-                        dev_err!(vdev, "the online page callback is taken (C virtio_mem?)\n");
-                    })?)
-                }
-                None => None,
-            };
+            // Both modes, as the C driver (`register_virtio_mem_device()`): Sub-Block Mode keeps
+            // unplugged subblocks offline, Big Block Mode the memory of a big block being
+            // removed.
+            let h: Arc<dyn OnlinePageHandler> = Arc::new(OnlineHandler(vm.clone()), GFP_KERNEL)?;
+            let online = HandlerRegistration::new(h).inspect_err(|_| {
+                dev_err!(vdev, "the online page callback is taken (C virtio_mem?)\n");
+            })?;
             let name = CString::try_from_fmt(fmt!("virtio_mem_rs.{}", vdev.as_ref().name()))?;
             let dir = debugfs::Dir::new(&name);
             Ok(try_pin_init!(Self {

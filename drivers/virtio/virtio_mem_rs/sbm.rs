@@ -726,8 +726,9 @@ impl VirtioMem {
         }
     }
 
-    /// The online-page handler: plugged subblocks go online, unplugged ones stay offline.
-    pub(crate) fn sbm_online_pages(&self, chunk: OnlineChunk) {
+    /// The online-page handler: in Sub-Block Mode plugged subblocks go online and unplugged
+    /// ones stay offline; Big Block Mode is [`VirtioMem::bbm_online_pages`].
+    pub(crate) fn online_pages(&self, chunk: OnlineChunk) {
         let Ok(g) = self.geo() else {
             return self.bbm_online_pages(chunk);
         };
