@@ -205,7 +205,7 @@ fn kept_in(kept: &[OfflinePages], from: usize, r: PhysRange) -> Option<usize> {
         .position(|p| {
             // CAST: Page frame numbers of hot-pluggable memory fit `u64`.
             let a = (p.pfn() as u64) << PAGE_SHIFT;
-            r.start() <= a && a <= r.last()
+            r.contains_addr(a)
         })
         .map(|j| j + from)
 }
@@ -771,11 +771,11 @@ impl VirtioMem {
         // its outcome): it may look offline, and offlining it later would not go through
         // `alloc_contig_range()`. Try again later.
         let onlining = self.bb_onlining.load(Relaxed).checked_sub(1);
-        if onlining.is_some_and(|a| r.start() <= a && a <= r.last()) {
+        if onlining.is_some_and(|a| r.contains_addr(a)) {
             return Err(EBUSY);
         }
-        // Set under `bb_kept`, which the notifier takes to check it: from here on, onlining
-        // memory of the big block is refused.
+        // Set under `bb_kept`, which the online-page handler takes to check it: from here on,
+        // memory of the big block that goes online stays offline (`bbm_online_pages`).
         self.bb_removing.store(r.start() + 1, Relaxed);
         let mut a = r.start();
         let mut res = Ok(());
@@ -831,10 +831,8 @@ impl VirtioMem {
                 break;
             };
             from = i;
-            // SAFETY: The memory is plugged (the block was not removed), and the block is
-            // online and not going offline: a block that went offline took its token with it
-            // (`bbm_notify`). A block still being onlined (its pages reached our handler, its
-            // `Online` did not come yet) takes pages into the allocator at this stage anyway.
+            // SAFETY: Plugged (not removed) and online, not going offline: an offlined block
+            // took its token (`bbm_notify`); one still onlining takes pages in at this stage.
             unsafe { p.online() };
         }
     }
@@ -852,8 +850,7 @@ impl VirtioMem {
             .and_then(|start| PhysRange::new(start, self.bb_size.get()));
         // CAST: Page frame numbers of hot-pluggable memory fit `u64`.
         let a = (chunk.pfn() as u64) << PAGE_SHIFT;
-        if removing.is_some_and(|b| b.start() <= a && a <= b.last()) && kept.len() < kept.capacity()
-        {
+        if removing.is_some_and(|b| b.contains_addr(a)) && kept.len() < kept.capacity() {
             if let Err(PushError(p)) = kept.push_within_capacity(chunk.keep_offline()) {
                 // Not reached: room was checked under the same lock. Dropping keeps the pages
                 // offline for good, with a warning.

@@ -80,6 +80,11 @@ impl PhysRange {
         other.start >= self.start && other.last() <= self.last()
     }
 
+    /// Whether address `addr` lies within `self`.
+    pub const fn contains_addr(&self, addr: u64) -> bool {
+        self.start <= addr && addr <= self.last()
+    }
+
     /// Whether the two ranges share at least one address.
     pub const fn overlaps(&self, other: &PhysRange) -> bool {
         self.start <= other.last() && other.start <= self.last()
