@@ -11,7 +11,17 @@
 #   └── linux-<ver>/
 #       ├── pristine/  upstream source, never modified
 #       ├── tree/      hard-linked copy of pristine with our overlay applied
-#       └── build/     O= build directory
+#       └── <flavour>/ one per kernel flavour (release, debug), side by side:
+#           ├── build/             O= build directory
+#           ├── modroot/           installed modules
+#           ├── ext/               external test modules (tests/modules)
+#           └── initramfs.cpio.gz  the guest's initramfs
+#
+# VMEM_KERNEL picks the flavour:
+#   release  checkers off: make demo, scripts/bench (the default here)
+#   debug    the kernel's checkers on (lockdep, KFENCE, DEBUG_PAGEALLOC, ...):
+#            make check and tests/run default to it
+#   kasan    KASAN, built with LLVM (make check KERNEL=kasan)
 #
 # Wipe it with: rm -rf "${XDG_CACHE_HOME:-$HOME/.cache}/vmem-rs"
 
@@ -26,6 +36,13 @@ TOOLS_DIR=$VMEM_CACHE/tools
 VENV=$VMEM_CACHE/venv
 BINDGEN=$TOOLS_DIR/bin/bindgen
 
+VMEM_KERNEL=${VMEM_KERNEL:-release}
+case $VMEM_KERNEL in
+release|debug|kasan) ;;
+*) printf 'error: VMEM_KERNEL=%s: a kernel flavour is release, debug or kasan\n' "$VMEM_KERNEL" >&2; exit 1 ;;
+esac
+export VMEM_KERNEL
+
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 
 # Debian's rustc-web/rust-web-src pair: rustup's toolchain has no rust-src.
@@ -38,6 +55,8 @@ KMAKE_VARS=(
 	# Always lint Rust with clippy: toggling it would rebuild every Rust object.
 	CLIPPY=1
 )
+# KASAN with Rust needs a Clang-built kernel (see scripts/config/kasan.config).
+[ "$VMEM_KERNEL" = kasan ] && KMAKE_VARS+=(LLVM=-19)
 
 JOBS=${JOBS:-$(( $(nproc) + 1 ))}
 
@@ -59,9 +78,21 @@ kdir() {
 	echo "$VMEM_CACHE/linux-$v"
 }
 
+# The directory of this flavour's build, modules and initramfs.
+kout() { echo "$(kdir)/$VMEM_KERNEL"; }
+
+# The config fragments of this flavour, base first.
+kfragments() {
+	echo "$TOP/scripts/config/vmem-rs.config"
+	case $VMEM_KERNEL in
+	debug) echo "$TOP/scripts/config/debug.config" ;;
+	kasan) echo "$TOP/scripts/config/kasan.config" ;;
+	esac
+}
+
 # Run make against the overlaid tree with our toolchain variables.
 kmake() {
 	local k
 	k=$(kdir)
-	make -C "$k/tree" O="$k/build" "${KMAKE_VARS[@]}" "$@"
+	make -C "$k/tree" O="$(kout)/build" "${KMAKE_VARS[@]}" "$@"
 }

@@ -25,11 +25,12 @@ def cache_dir():
 
 
 def cache_paths():
-    """(kernel bzImage, initramfs) in the cache, as scripts/lib.sh lays it out.
+    """(kernel bzImage, initramfs) of the flavour $VMEM_KERNEL names, in the cache, as
+    scripts/lib.sh lays it out.
 
     $VMEM_INITRAMFS names another initramfs (scripts/mkinitramfs honours it too),
     so that two checkouts can share one kernel build."""
-    k = _lib("kdir")
+    k = _lib("kout")
     return (os.path.join(k, "build", "arch", "x86", "boot", "bzImage"),
             os.environ.get("VMEM_INITRAMFS") or os.path.join(k, "initramfs.cpio.gz"))
 
