@@ -255,7 +255,7 @@ pub(crate) fn parse_raw(c: &virtio::ConfigReader<'_, Cfg>) -> RawConfig {
 }
 
 impl VirtioMem {
-    /// Validates the device and sets it up; the worker then plugs what is requested.
+    /// Validates the device and sets it up, without starting the worker ([`Self::start`]).
     pub(crate) fn new(
         vdev: &virtio::Device<Core<'_>>,
         bbm_block_size: u64,
@@ -432,9 +432,16 @@ impl VirtioMem {
             }),
             GFP_KERNEL,
         )?;
-        vdev.ready();
-        this.kick();
         Ok(this)
+    }
+
+    /// Lets the device run and queues the first pass of the worker, which may add memory at
+    /// once. Call it last in probe: once the online-page handler and the memory notifier are
+    /// registered, and when nothing can fail any more, since nothing stops the worker on a
+    /// failed probe.
+    pub(crate) fn start(self: &Arc<Self>, vdev: &virtio::Device<Core<'_>>) {
+        vdev.ready();
+        self.kick();
     }
 
     /// Schedules the worker now.

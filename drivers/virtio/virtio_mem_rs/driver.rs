@@ -254,7 +254,10 @@ impl Normal {
                 vm,
             }))
         });
-        KBox::pin_init(init, GFP_KERNEL)
+        let this = KBox::pin_init(init, GFP_KERNEL)?;
+        // Only now may memory be added: its onlining and offlining reach the driver.
+        this.vm.start(vdev);
+        Ok(this)
     }
 }
 
