@@ -8,6 +8,7 @@ import shlex
 import subprocess
 
 from .machine import Config, VmemDevice
+from .results import CHECKERS, Known, judge_skips
 from .sizes import parse_size
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -84,7 +85,11 @@ def config_from_args(a, kernel=None, initrd=None):
 class Scenario:
     """A guest scenario script and the header lines that describe how to run it:
     '# scenario: TEXT', '# qemu: ARGS', '# drivers: c rust|none', '# timeout: S',
-    '# append: CMDLINE', '# expect: console-dirty'."""
+    '# append: CMDLINE',
+    '# expect: report KIND...' (a canary: these checkers must report, nothing else),
+    '# skip: REGEX -- WHY' (a result whose name matches may skip; any other skip fails),
+    '# known-upstream: KIND REGEX -- WHY' (a report of upstream code, written down),
+    '# kernel: debug' (runs on that kernel flavour only: the checkers' canaries)."""
 
     def __init__(self, path):
         self.path = path
@@ -94,10 +99,14 @@ class Scenario:
         self.drivers = ["none"]
         self.timeout = 300
         self.append = ""
-        self.expect = ""
+        self.expect = []
+        self.skips = []
+        self.known = []
+        self.kernel = ""
         with open(path) as f:
             for line in f:
-                m = re.match(r"^# (scenario|qemu|drivers|timeout|append|expect): (.*)$", line)
+                m = re.match(r"^# (scenario|qemu|drivers|timeout|append|expect|skip|known-upstream|kernel):"
+                             r" (.*)$", line)
                 if not m:
                     continue
                 k, v = m.group(1), m.group(2).strip()
@@ -112,7 +121,24 @@ class Scenario:
                 elif k == "append":
                     self.append = v
                 elif k == "expect":
-                    self.expect = v
+                    kind, *kinds = v.split()
+                    if kind != "report" or not kinds or not set(kinds) <= set(CHECKERS + ["warning"]):
+                        raise ValueError(f"{path}: '# expect: report KIND...' with KIND among"
+                                         f" {', '.join(CHECKERS + ['warning'])}, not {v!r}")
+                    self.expect = kinds
+                elif k == "skip":
+                    rx, sep, why = v.partition(" -- ")
+                    if not sep or not why.strip():
+                        raise ValueError(f"{path}: '# skip: REGEX -- WHY', not {v!r}")
+                    self.skips.append((re.compile(rx.strip()), why.strip()))
+                elif k == "known-upstream":
+                    self.known.append(Known.parse(v))
+                elif k == "kernel":
+                    self.kernel = v
+
+    def judge_skips(self, results):
+        """Turn every skip the header does not declare into a failure."""
+        judge_skips(results, self.skips)
 
 
 def scenarios():

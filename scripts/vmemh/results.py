@@ -26,11 +26,82 @@ EXIT = re.compile(r"^# vmem-scenario-exit: (\d+)$")
 EXPECTED_CRASH = re.compile(r"^# vmem-expected-crash$")
 NEXT_KERNEL = re.compile(r"^Linux version ")
 
-# What a healthy kernel never prints.
-BAD = re.compile(
-    r"\bOops\b|\bBUG[: ]|WARNING:|Call Trace:|Kernel panic|general protection fault"
-    r"|page allocation failure|Out of memory|UBSAN:|KASAN:|refcount_t:|list_(add|del) corruption"
-    r"|RCU detected stall|soft lockup|hung_task|rust_panic|panicked at")
+# What a healthy kernel never prints, by the checker that prints it. The first pattern
+# that matches names a line's kind, so the specific reports come before the generic ones
+# (lockdep and KFENCE reports begin with "WARNING:" and "BUG:" themselves).
+REPORTS = [
+    ("lockdep", r"possible circular locking dependency|inconsistent lock state"
+                r"|possible recursive locking|suspicious RCU usage|bad unlock balance"
+                r"|held lock freed|possible irq lock inversion|lock held when returning to user"
+                r"|trying to register non-static key|\bDEBUG_LOCKS_WARN_ON\b"),
+    ("atomic-sleep", r"BUG: sleeping function called from invalid context"
+                     r"|BUG: scheduling while atomic|BUG: using smp_processor_id\(\) in preemptible"),
+    ("kasan", r"\bKASAN:"),
+    ("kfence", r"\bKFENCE:"),
+    ("list", r"list_(add|del) corruption|list_add double add|\bhlist_\w+ corruption"),
+    ("odebug", r"\bODEBUG:"),
+    ("hung-task", r"INFO: task .* blocked for more than|\bhung_task\b"),
+    ("soft-lockup", r"soft lockup"),
+    ("rcu-stall", r"rcu: INFO: .*detected stalls|RCU detected stall|self-detected stall"),
+    ("wq-lockup", r"BUG: workqueue lockup"),
+    ("ubsan", r"\bUBSAN:"),
+    ("bad-page", r"BUG: Bad page (state|map)|pagealloc: memory corruption|\bpage dumped because"),
+    ("slub", r"BUG \S+ \(.*\): |Poison overwritten|Redzone overwritten|Object already free"),
+    ("rust-panic", r"rust_panic|panicked at"),
+    ("oops", r"\bOops\b|general protection fault|Kernel panic|BUG: unable to handle"),
+    ("warning", r"WARNING:"),
+    ("trace", r"Call Trace:"),
+    ("other", r"\bBUG[: ]|page allocation failure|Out of memory|refcount_t:"),
+]
+REPORT_RES = [(kind, re.compile(rx)) for kind, rx in REPORTS]
+BAD = re.compile("|".join(f"(?:{rx})" for _, rx in REPORTS))
+# Every checker the test kernel has, and so a canary scenario that proves it reported.
+CHECKERS = [k for k, _ in REPORTS if k not in ("warning", "trace", "other")]
+
+
+def report_kind(line):
+    """The checker that printed console line `line` (without its timestamp), or None."""
+    for kind, rx in REPORT_RES:
+        if rx.search(line):
+            return kind
+    return None
+
+
+@dataclass
+class Report:
+    kind: str
+    line: str
+    # The report's stack dump ("Call Trace:") was seen: it belongs to this report.
+    traced: bool = False
+    # The "WARNING: CPU: ..." line of the WARN() a checker printed its report with.
+    warned: bool = False
+    known: str = ""          # the known-upstream declaration that explains it
+
+
+WARN_SITE = re.compile(r"WARNING: CPU: \d+ PID: \d+ at ")
+
+
+def group_reports(lines):
+    """Reports from the console lines that matched BAD, in order. A "Call Trace:" is the
+    stack dump of the latest report that has none yet, and a "WARNING: CPU: N PID: M at"
+    right after a checker's message is the WARN() that printed it (DEBUG_LIST, ODEBUG);
+    only lines without such an owner are reports of their own."""
+    out = []
+    for line in lines:
+        text = TS.sub("", line)
+        kind = report_kind(text)
+        if kind == "trace":
+            owner = next((r for r in reversed(out) if not r.traced), None)
+            if owner is not None:
+                owner.traced = True
+                continue
+        if kind == "warning" and WARN_SITE.search(text) and out:
+            last = out[-1]
+            if last.kind not in ("warning", "trace", "other") and not last.warned and not last.traced:
+                last.warned = True
+                continue
+        out.append(Report(kind, line))
+    return out
 
 
 @dataclass
@@ -39,10 +110,60 @@ class Result:
     ok: bool
     skipped: bool = False
     detail: str = ""
+    # A failure the scenario declares as upstream behaviour ("# known-upstream:"): shown
+    # and counted apart, and it does not fail the run.
+    known: bool = False
 
 
-def parse(lines, timed_out=False, expect_scenario=True):
-    """Return a list of Result for one guest run."""
+@dataclass
+class Known:
+    """A scenario's "# known-upstream: KIND REGEX -- WHY" line: a report of checker KIND whose
+    first line matches REGEX is upstream behaviour, written down in WHY."""
+    kind: str
+    regex: str
+    why: str
+
+    @classmethod
+    def parse(cls, text):
+        head, _, why = text.partition(" -- ")
+        kind, _, rx = head.strip().partition(" ")
+        if kind not in dict(REPORTS) or not rx.strip() or not why.strip():
+            raise ValueError(f"known-upstream wants 'KIND REGEX -- WHY', KIND one of"
+                             f" {', '.join(k for k, _ in REPORTS)}: {text!r}")
+        re.compile(rx.strip())
+        return cls(kind, rx.strip(), why.strip())
+
+    def explains(self, rep):
+        return rep.kind == self.kind and re.search(self.regex, TS.sub("", rep.line)) is not None
+
+
+def console_results(reports, known=(), expect=()):
+    """The console's results: clean, or each report explained. `expect` lists the checkers
+    a canary scenario provokes on purpose: each must have reported, and nothing else may."""
+    for rep in reports:
+        rep.known = next((k.why for k in known if k.explains(rep)), "")
+    if expect:
+        out = [Result(f"the harness reports the deliberate {kind} bug",
+                      any(r.kind == kind for r in reports),
+                      detail="" if any(r.kind == kind for r in reports) else "no such report")
+               for kind in expect]
+        other = [r for r in reports if r.kind not in expect and not r.known]
+        out.append(Result("console has no other report", not other,
+                          detail="; ".join(f"{r.kind}: {r.line}" for r in other[:3])))
+        return out
+    unknown = [r for r in reports if not r.known]
+    name = "console clean (no checker report, Oops, BUG, WARNING, Call Trace or panic)"
+    if reports and not unknown:
+        return [Result(name, False, known=True,
+                       detail="known upstream: " + "; ".join(
+                           f"{r.kind}: {r.line} [{r.known}]" for r in reports[:2]))]
+    return [Result(name, not unknown,
+                   detail="; ".join(f"{r.kind}: {r.line}" for r in unknown[:3]))]
+
+
+def parse(lines, timed_out=False, expect_scenario=True, known=(), expect_reports=()):
+    """Return a list of Result for one guest run. `known` (a list of Known) and
+    `expect_reports` (checker kinds) are the scenario's declarations."""
     results = []
     scenario_plan = None
     exit_code = None
@@ -115,9 +236,17 @@ def parse(lines, timed_out=False, expect_scenario=True):
         if scenario_plan is None or scenario_plan != n_scen:
             results.append(Result("guest scenario plan matches its results", False,
                                   detail=f"plan {scenario_plan}, saw {n_scen} results"))
-    results.append(Result("console clean (no Oops/BUG/WARNING/Call Trace/panic)", not bad,
-                          detail="; ".join(bad[:3])))
+    results.extend(console_results(group_reports(bad), known, expect_reports))
     return results
+
+
+def judge_skips(results, skips):
+    """Turn every skipped result whose name no (regex, why) of `skips` matches into a
+    failure: a scenario declares the skips it expects, and any other hides a problem."""
+    for r in results:
+        if r.skipped and not any(rx.search(r.name) for rx, _ in skips):
+            r.skipped, r.ok = False, False
+            r.detail = f"undeclared skip: {r.detail}"
 
 
 def parse_host(lines, returncode):

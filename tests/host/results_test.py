@@ -11,7 +11,9 @@ import sys
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(TOP, "scripts"))
-from vmemh.results import parse  # noqa: E402
+import re  # noqa: E402
+
+from vmemh.results import CHECKERS, Known, judge_skips, parse  # noqa: E402
 
 n = 0
 bad = 0
@@ -79,5 +81,73 @@ check("a relayed kselftest skip counts as skipped, with its reason",
       res["b"].skipped and res["b"].detail == "SKIP no virtio-mem device")
 check("...in any case, and a skip is never a pass or a failure",
       res["c"].skipped and failed(relayed) == [] and not res["a"].skipped)
+
+# --- the kernel's checkers -------------------------------------------------------------
+SAMPLES = {
+    "lockdep": "WARNING: possible circular locking dependency detected",
+    "atomic-sleep": "BUG: sleeping function called from invalid context at mm/slub.c:4",
+    "kasan": "BUG: KASAN: slab-out-of-bounds in foo+0x1/0x2",
+    "kfence": "BUG: KFENCE: use-after-free read in canary+0x1/0x2",
+    "list": "list_add double add: new=ffff, prev=ffff, next=ffff.",
+    "odebug": "ODEBUG: object 0000 is on stack 0000, but NOT annotated.",
+    "hung-task": "INFO: task canary_hung:77 blocked for more than 2 seconds.",
+    "soft-lockup": "watchdog: BUG: soft lockup - CPU#1 stuck for 2s! [insmod:70]",
+    "rcu-stall": "rcu: INFO: rcu_preempt self-detected stall on CPU",
+    "wq-lockup": "BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 3s!",
+    "ubsan": "UBSAN: array-index-out-of-bounds in x.c:1:2",
+    "bad-page": "BUG: Bad page state in process x  pfn:12345",
+    "slub": "BUG kmalloc-64 (Not tainted): Poison overwritten",
+    "rust-panic": "rust_kernel: panicked at drivers/x.rs:1:1:",
+    "oops": "Oops: general protection fault, probably for non-canonical address",
+}
+check("every checker has a sample line here", set(SAMPLES) == set(CHECKERS))
+for kind, text in SAMPLES.items():
+    r = [x for x in parse(GOOD + [f"[    3.1] {text}"]) if x.name.startswith("console clean")][0]
+    check(f"a {kind} report fails the run and is named", not r.ok and r.detail.startswith(f"{kind}:"))
+check("the RCU stall's other header is one too", any(x.startswith("console clean") for x in failed(
+    GOOD + ["[    3.1] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"])))
+
+# A canary: the expected checkers must report, nothing else may.
+LOCKDEP = ["[    3.1] WARNING: possible circular locking dependency detected",
+           "[    3.2] Call Trace:"]
+ODEBUG = ["[    4.1] ODEBUG: object 0000 is on stack 0000, but NOT annotated.",
+          "[    4.2] WARNING: CPU: 0 PID: 70 at lib/debugobjects.c:1 x+0x1/0x2", "[    4.3] Call Trace:"]
+check("a canary whose report shows passes", failed(GOOD + LOCKDEP, expect_reports=["lockdep"]) == [])
+check("a canary without its report fails",
+      failed(GOOD, expect_reports=["lockdep"]) == ["the harness reports the deliberate lockdep bug"])
+check("a canary with another report besides fails", failed(
+    GOOD + LOCKDEP + ["[    5.0] BUG: KFENCE: use-after-free read in x"], expect_reports=["lockdep"])
+    == ["console has no other report"])
+check("a WARN()'s own WARNING line and trace belong to the checker's report",
+      failed(GOOD + ODEBUG, expect_reports=["odebug"]) == [])
+check("a WARNING canary is not satisfied by a checker's WARN()", failed(
+    GOOD + ODEBUG, expect_reports=["warning"]) != [])
+
+# Known upstream reports: explained ones are shown apart, anything else still fails.
+KNOWN = [Known.parse("lockdep circular locking -- kn->active vs mem_hotplug_lock, see issue 12")]
+res = [r for r in parse(GOOD + LOCKDEP, known=KNOWN) if r.name.startswith("console clean")][0]
+check("a declared upstream report is a known failure, not a pass or a failure",
+      res.known and not res.ok and "kn->active" in res.detail)
+check("...a second, undeclared report beside it fails the run", any(
+    x.startswith("console clean") for x in failed(
+        GOOD + LOCKDEP + ["[    5.0] WARNING: CPU: 1 PID: 2 at mm/x.c:1 f+0x1/0x2", "[    5.1] Call Trace:"],
+        known=KNOWN)))
+check("...and so does a report of another checker that matches its text", any(
+    x.startswith("console clean") for x in failed(
+        GOOD + ["[    3.1] ODEBUG: circular locking object"], known=KNOWN)))
+for bad_decl in ("nosuch circular -- why", "lockdep circular", "lockdep -- why"):
+    try:
+        Known.parse(bad_decl)
+        check(f"a malformed known-upstream line is refused: {bad_decl!r}", False)
+    except ValueError:
+        check(f"a malformed known-upstream line is refused: {bad_decl!r}", True)
+
+# Skips: only declared ones.
+res = parse(relayed)
+judge_skips(res, [(re.compile(r"^b$"), "no device here")])
+byname = {r.name: r for r in res}
+check("a declared skip stays a skip", byname["b"].skipped and byname["b"].ok)
+check("an undeclared skip fails, with its reason",
+      not byname["c"].skipped and not byname["c"].ok and "undeclared skip" in byname["c"].detail)
 print(f"1..{n}")
 sys.exit(1 if bad else 0)
