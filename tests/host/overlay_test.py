@@ -71,7 +71,7 @@ def main():
         write(f"{repo}/scripts/upstream-edits",
               "@@ rust/kernel/lib.rs\nafter: pub mod usb;\n+pub mod virtio;\n"
               "@@ drivers/virtio/Kconfig\nbefore: endif # VIRTIO_MENU\n"
-              "+source \"drivers/virtio/Kconfig.rust\"\n")
+              "+source \"drivers/virtio/Kconfig.rust\"\nreplace: menu\n+menu \"Virtio\"\n")
         subprocess.run(["git", "init", "-q", repo], check=True)
 
         r = run(repo, tree, pristine)
@@ -80,9 +80,9 @@ def main():
               read(f"{tree}/rust/kernel/virtio.rs") == "// ours\n")
         check("an 'after:' insertion lands after its anchor",
               read(f"{tree}/rust/kernel/lib.rs") == "pub mod a;\npub mod usb;\npub mod virtio;\npub mod z;\n")
-        check("a 'before:' insertion lands before its anchor",
+        check("a 'before:' insertion lands before its anchor, a 'replace:' replaces its line",
               read(f"{tree}/drivers/virtio/Kconfig")
-              == "menu\nsource \"drivers/virtio/Kconfig.rust\"\nendif # VIRTIO_MENU\n")
+              == "menu \"Virtio\"\nsource \"drivers/virtio/Kconfig.rust\"\nendif # VIRTIO_MENU\n")
         check("untouched upstream files stay hard links to pristine",
               os.stat(f"{tree}/Makefile").st_ino == os.stat(f"{pristine}/Makefile").st_ino)
 
