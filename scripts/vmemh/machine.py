@@ -244,6 +244,18 @@ class Guest:
             if t is None:
                 raise TimeoutError(f"{args[0]} size is {await q.vmem_size(args[0])}")
             return f"{t:.3f}"
+        if cmd == "resize-midway":               # resize-midway DEV FIRST THEN -> "FROM SEEN"
+            # Ask for FIRST, and for THEN as soon as the plugged size has moved from where it
+            # was, but not reached FIRST: proof that THEN arrived while FIRST was in progress.
+            dev, first, then = args[0], parse_size(args[1]), parse_size(args[2])
+            was = await q.vmem_size(dev)
+            await q.vmem_resize(dev, first)
+            deadline = time.monotonic() + 60
+            while (seen := await q.vmem_size(dev)) == was:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{dev} stayed at {was} for 60 s")
+            await q.vmem_resize(dev, then)
+            return f"{was} {seen}"
         if cmd == "balloon":                     # balloon BYTES (guest memory target)
             await q.balloon_set(parse_size(args[0]))
             return ""

@@ -42,6 +42,8 @@ bail() { not_ok "$*"; ktap_finish; exit 1; }
 # --- host control channel (ttyS1) ---------------------------------------------------
 # hostcmd REQUEST...: ask the host to act over QMP; prints the reply after "ok".
 # Requests: resize DEV BYTES | size DEV | wait-size DEV BYTES SECS | qom-get DEV PROP
+#           | resize-midway DEV FIRST THEN (-> "FROM SEEN": the size was FROM, and THEN
+#             was asked for when the size had moved to SEEN on its way to FIRST)
 #           | qom-set DEV PROP INT | balloon BYTES | balloon-actual | balloon-stats | time
 _hostcmd_open() {
 	[ -n "$_HOSTCMD_OPEN" ] && return

@@ -17,9 +17,12 @@ check "vm1 plugs 512 MiB" hostcmd wait-size vm1 "$(mib 512)" 120
 wait_memtotal $((kb0 + 2560 * 1024)) 30
 check_eq "MemTotal grew by both" "$((kb0 + 2560 * 1024))" "$(memtotal_kb)"
 
-# Change the request while the driver is unplugging.
-hostcmd resize vm0 0 >/dev/null
-hostcmd resize vm0 "$(gib 1)" >/dev/null
+# Change the request while the driver is unplugging: the host asks for 0, and for 1 GiB
+# as soon as the plugged size has left 2 GiB, before it reaches 0.
+r=$(hostcmd resize-midway vm0 0 "$(gib 1)") || bail "resize vm0 to 0, then to 1 GiB midway"
+diag "vm0 was at ${r% *} bytes, 1 GiB asked for at ${r#* }"
+check "the new size arrived while the unplug was in progress" \
+	[ "${r% *}" = "$(gib 2)" -a "${r#* }" -lt "$(gib 2)" -a "${r#* }" -gt 0 ]
 check "vm0 settles at the last request, 1 GiB" hostcmd wait-size vm0 "$(gib 1)" 120
 sleep 1
 check_eq "and stays there" "$(gib 1)" "$(hostcmd size vm0)"
