@@ -133,10 +133,11 @@ meminfo_kb() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 balloon_stat() { hostcmd balloon-stats | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
 # --- memhog: hold and verify memory (tests/guest/progs/memhog.c) ---------------------
-# memhog_start MIB: start it in the background and wait until its memory is filled.
+# memhog_start MIB [thp]: start it in the background and wait until its memory is filled
+# (in transparent huge pages with "thp").
 memhog_start() {
 	MEMHOG_DIR=$(mktemp -d)
-	memhog "$1" "$MEMHOG_DIR" &
+	memhog "$1" "$MEMHOG_DIR" ${2:-} &
 	MEMHOG_PID=$!
 	wait_for 120 '[ -e "$MEMHOG_DIR/ready" ]'
 }

@@ -2,9 +2,10 @@
 /*
  * memhog: hold and verify memory.
  *
- *   memhog MIB DIR
+ *   memhog MIB DIR [thp]
  *
- * Maps MIB MiB of anonymous memory, writes a per-page pattern into every
+ * Maps MIB MiB of anonymous memory (in transparent huge pages with "thp",
+ * else in base pages only), writes a per-page pattern into every
  * page, then writes DIR/ready. It verifies every page each time DIR/verify
  * appears (removing it and writing the result to DIR/result), and exits when
  * DIR/stop appears, after a last verification. The exit status is the number
@@ -76,19 +77,30 @@ int main(int argc, char **argv)
 	uint64_t *mem;
 	char line[64], path[256];
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: memhog MIB DIR\n");
+	int thp = argc == 4 && !strcmp(argv[3], "thp");
+	size_t huge = 2UL << 20;
+	char *map;
+
+	if (argc != 3 && !thp) {
+		fprintf(stderr, "usage: memhog MIB DIR [thp]\n");
 		return 254;
 	}
 	pages = strtoul(argv[1], NULL, 0) * (1024 * 1024 / PAGE);
-	mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+	/* With THP, one huge page more, to align the memory to one. */
+	map = mmap(NULL, pages * PAGE + (thp ? huge : 0), PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED) {
+	if (map == MAP_FAILED) {
 		perror("mmap");
 		return 254;
 	}
-	/* No THP: page-sized units migrate independently. */
-	madvise(mem, pages * PAGE, MADV_NOHUGEPAGE);
+	if (thp) {
+		mem = (uint64_t *)(((uintptr_t)map + huge - 1) & ~(huge - 1));
+		madvise(mem, pages * PAGE, MADV_HUGEPAGE);
+	} else {
+		mem = (uint64_t *)map;
+		/* No THP: page-sized units migrate independently. */
+		madvise(mem, pages * PAGE, MADV_NOHUGEPAGE);
+	}
 	for (size_t p = 0; p < pages; p++)
 		for (size_t i = 0; i < PAGE / 8; i++)
 			mem[p * (PAGE / 8) + i] = pattern(p, i);
