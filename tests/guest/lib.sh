@@ -156,10 +156,16 @@ memhog_stop() {
 # --- kselftests (tests/selftests, copied to /tests/selftests) -------------------------
 KSFT_ROOT=/tests/selftests
 
-# ksft_hook DEV: write /tmp/vmem-resize, the VIRTIO_MEM_RESIZE hook of the
+# ksft_hook DEV: check that DEV (vmN is virtioN) is bound to the driver under
+# test, write /tmp/vmem-resize, the VIRTIO_MEM_RESIZE hook of the
 # memory-hotplug-zones kselftests ("vmem-resize BYTES [SECONDS]": resize DEV
-# over the host channel and wait until it has plugged BYTES), and export it.
+# over the host channel and wait until it has plugged BYTES), and export it with
+# VIRTIO_MEM_BLOCK_SIZE, DEV's block size.
 ksft_hook() {
+	_drv=$(readlink /sys/bus/virtio/devices/virtio${1#vm}/driver 2>/dev/null)
+	check_eq "virtio${1#vm} ($1) is bound to $(vmem_module)" "$(vmem_module)" "${_drv##*/}"
+	VIRTIO_MEM_BLOCK_SIZE=$(hostcmd qom-get "$1" block-size) || bail "read $1's block size"
+	export VIRTIO_MEM_BLOCK_SIZE
 	cat >/tmp/vmem-resize <<-HOOK
 	#!/bin/sh
 	. /tests/lib.sh >/dev/null

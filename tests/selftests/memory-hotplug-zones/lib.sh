@@ -10,6 +10,11 @@
 #                      on failure or timeout. Without it, the tests that
 #                      need memory to be plugged or unplugged report SKIP.
 #                      See README for an example.
+#   VIRTIO_MEM_BLOCK_SIZE  the device block size of that device in bytes (QEMU:
+#                      qom-get of its block-size property). It tells which mode
+#                      the driver is in, so that a failed plug is a failure and
+#                      never taken for Big Block Mode; without it, the tests that
+#                      depend on the mode report SKIP.
 
 MHP_DIR=$(cd "$(dirname "$0")" && pwd)
 MEMDIR=/sys/devices/system/memory

@@ -49,9 +49,19 @@ kb0=$(memtotal_kb)
 gone() { [ "$(nr_new_blocks /tmp/mhp-vm.$$)" = 0 ]; }
 
 # --- Sub-Block Mode: a partially plugged block ---------------------------------------
-SBM=0
-if vmem_resize $((bs / 2)); then
+# The device block size says which mode the driver is in: Sub-Block Mode when it is
+# smaller than a memory block. Then plugging half a block must work.
+if [ -z "${VIRTIO_MEM_BLOCK_SIZE:-}" ]; then
+	SBM=unknown why="VIRTIO_MEM_BLOCK_SIZE not set (the device block size)"
+	ktap_print_msg "$why"
+elif [ $((VIRTIO_MEM_BLOCK_SIZE)) -lt "$bs" ]; then
 	SBM=1
+else
+	SBM=0 why="Big Block Mode: the device block size $((VIRTIO_MEM_BLOCK_SIZE)) is not below the memory block size $bs"
+fi
+ktap_print_msg "device block size ${VIRTIO_MEM_BLOCK_SIZE:-unknown}, memory block size $bs: Sub-Block Mode $SBM"
+if [ $SBM = 1 ]; then
+	vmem_resize $((bs / 2)) || bail "Sub-Block Mode: the device plugs half a memory block"
 	wait_blocks /tmp/mhp-vm.$$ 1 offline
 	b=$(new_blocks /tmp/mhp-vm.$$)
 	check_eq "half a block plugged: one new block, offline" "1 offline" "$(nr_new_blocks /tmp/mhp-vm.$$) $(state $b)"
@@ -68,32 +78,33 @@ else
 		"online_movable the partially plugged block" "MemTotal grew by the plugged half only" \
 		"offline it: OK, MemTotal back" "online_movable and offline it again" \
 		"unplugged, the block disappears from sysfs"; do
-		skip "$t" "the device cannot plug half a memory block (block size >= memory block size: Big Block Mode)"
+		skip "$t" "$why"
 	done
 fi
 
 # --- online blocks go away when unplugged -----------------------------------------
 echo online_movable > $MEMDIR/auto_online_blocks
-if vmem_resize $((2 * bs)) && wait_blocks /tmp/mhp-vm.$$ 2 online; then
+if [ $SBM = unknown ] || { [ $SBM = 0 ] && [ $((2 * bs % VIRTIO_MEM_BLOCK_SIZE)) != 0 ]; }; then
+	[ $SBM = 0 ] && why="the device cannot plug two memory blocks (its block size $((VIRTIO_MEM_BLOCK_SIZE)) is larger)"
+	for t in "two blocks plugged and onlined to ZONE_MOVABLE" "unplugged, the online blocks disappear from sysfs" \
+		"MemTotal is back"; do
+		skip "$t" "$why"
+	done
+elif vmem_resize $((2 * bs)) && wait_blocks /tmp/mhp-vm.$$ 2 online; then
 	check_eq "two blocks plugged and onlined to ZONE_MOVABLE" "Movable Movable" \
 		"$(for b in $(new_blocks /tmp/mhp-vm.$$); do zones $b; done | tr '\n' ' ' | sed 's/ $//')"
 	vmem_resize 0 && wait_until 30 gone
 	check "unplugged, the online blocks disappear from sysfs" gone
 	check_eq "MemTotal is back" "$kb0" "$(memtotal_kb)"
-elif [ $SBM = 0 ]; then
-	for t in "two blocks plugged and onlined to ZONE_MOVABLE" "unplugged, the online blocks disappear from sysfs" \
-		"MemTotal is back"; do
-		skip "$t" "the device cannot plug two memory blocks (its block size is larger)"
-	done
 else
 	bail "plug two memory blocks"
 fi
 
 # --- the driver refuses to online unplugged memory --------------------------------
 echo offline > $MEMDIR/auto_online_blocks
-why="no memory notifier error injection (CONFIG_MEMORY_NOTIFIER_ERROR_INJECT, debugfs)"
 [ $SBM = 0 ] && why="Big Block Mode: the driver adds only plugged memory, it has no such veto"
-if [ $SBM = 0 ] || [ -z "$DEBUGFS" ] || ! modprobe -q memory-notifier-error-inject priority=-1 2>/dev/null || [ ! -w "$INJ" ]; then
+[ $SBM = 1 ] && why="no memory notifier error injection (CONFIG_MEMORY_NOTIFIER_ERROR_INJECT, debugfs)"
+if [ $SBM != 1 ] || [ -z "$DEBUGFS" ] || ! modprobe -q memory-notifier-error-inject priority=-1 2>/dev/null || [ ! -w "$INJ" ]; then
 	for t in "every round plugged one offline block" \
 		"the driver accepts onlining plugged memory (the injector refuses: ENOMEM)" \
 		"no onlining succeeded while the device unplugged the blocks" \
