@@ -120,6 +120,12 @@ check("a canary with another report besides fails", failed(
     == ["console has no other report"])
 check("a WARN()'s own WARNING line and trace belong to the checker's report",
       failed(GOOD + ODEBUG, expect_reports=["odebug"]) == [])
+ODEBUG73 = ["[   22.084169] ODEBUG: object ffff is on stack ffff, but NOT annotated.",
+            "[   22.085035] WARNING: lib/debugobjects.c:672 at lookup_object_or_alloc+0x17c/0x18f,"
+            " CPU#1: kunit_try_catch/747", "[   22.1] Call Trace:"]
+check("...in 7.3's WARNING format too", failed(GOOD + ODEBUG73, expect_reports=["odebug"]) == [])
+check("a 7.3 WARNING on its own is a warning report", [r.detail.split(":")[0] for r in parse(
+    GOOD + ODEBUG73[1:]) if r.name.startswith("console clean")] == ["warning"])
 check("a WARNING canary is not satisfied by a checker's WARN()", failed(
     GOOD + ODEBUG, expect_reports=["warning"]) != [])
 
