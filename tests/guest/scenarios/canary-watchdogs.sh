@@ -19,6 +19,8 @@ canary() {	# canary BUG SECS DMESG-PATTERN
 }
 echo 1 > /sys/module/workqueue/parameters/watchdog_thresh
 canary wq-lockup 6 "BUG: workqueue lockup"
+# Back to its default: its reports touch the other watchdogs, which would then stay quiet.
+echo 30 > /sys/module/workqueue/parameters/watchdog_thresh
 echo 1 > /proc/sys/kernel/watchdog_thresh
 echo 3 > /sys/module/rcupdate/parameters/rcu_cpu_stall_timeout
 canary stall 8 "soft lockup"
