@@ -8,18 +8,20 @@
 #   make kernel      set up the host and (re)build the kernel in the cache
 #   make initramfs   (re)build the guest initramfs
 #   make shell       interactive guest shell (drive it with scripts/vmctl)
-
+#   make soak        the integrity soak, K resize cycles (default 1000), on the
+#                    debug kernel against DRIVER
 #
-# DRIVER=c|rust selects the driver for demo (default: rust, our driver).
-# KERNEL=release|debug selects the kernel flavour: check defaults to debug (the
-# kernel's checkers on), everything else to release (checkers off).
+# DRIVER=c|rust selects the driver for demo and soak (default: rust, ours).
+# KERNEL=release|debug|kasan selects the kernel flavour: check and soak default to
+# debug (the kernel's checkers on), everything else to release (checkers off).
 
 DRIVER ?= rust
+K ?= 1000
 
-.PHONY: demo check kernel initramfs shell help
+.PHONY: demo check kernel initramfs shell soak help
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
 
 kernel:
 	scripts/setup-host
@@ -37,3 +39,11 @@ check:
 
 shell: initramfs
 	VMEM_KERNEL=$(or $(KERNEL),release) scripts/run-qemu --vmem id=vm0,size=4G --balloon
+
+# About 10 s a cycle on the debug kernel here; the guest gets 60 s a cycle at most.
+soak:
+	scripts/setup-host
+	VMEM_KERNEL=$(or $(KERNEL),debug) scripts/build-kernel
+	VMEM_KERNEL=$(or $(KERNEL),debug) scripts/mkinitramfs
+	VMEM_KERNEL=$(or $(KERNEL),debug) scripts/run-qemu --scenario soak --driver $(DRIVER) \
+		--use-scenario-machine --append soak.k=$(K) --timeout $$(( $(K) * 60 + 600 ))
