@@ -3,7 +3,7 @@
 # scenario: integrity soak: K random resizes with sysfs online/offline noise and balloon changes while every page is verified
 # qemu: --ram 2G --vmem id=vm0,size=1G --balloon
 # drivers: c rust
-# timeout: 600
+# timeout: 900
 #
 # K defaults to 8; a longer soak on demand:
 #   scripts/run-qemu --scenario soak --driver rust --use-scenario-machine --append soak.k=100
@@ -29,18 +29,57 @@ wait_memtotal $((kb0 + 512 * 1024)) 60
 memhog_start 768 || bail "memhog holds 768 MiB"
 ok "memhog holds 768 MiB"
 
-# Noise: offline and re-online random hot-plugged blocks; errors (EBUSY, a block that
-# went away) are expected and ignored.
+# Noise: offline and re-online random hot-plugged blocks. Every outcome is counted:
+# EBUSY and a block that went away are expected (the driver unplugs meanwhile). The
+# noise gives up on an offline after 5 s (offline_pages() holds the hotplug lock until
+# it is done or killed, and the driver must get its turn). A killed offline is a
+# failure unless it was not stuck: either the kernel reported a page of that block it
+# could not migrate ("migrating pfn P failed", the page dumped: the pfn and its type
+# say why), or pages were still being migrated when it was killed (slow, not stuck).
+# failed_pfns BLOCK LINE: pfns of BLOCK the kernel failed to migrate after dmesg line LINE.
+failed_pfns() {
+	_ppb=$(($(block_size) / 4096))
+	dmesg | tail -n +$(($2 + 1)) | sed -n 's/.*migrating pfn \([0-9a-f]*\) failed.*/\1/p' |
+		while read -r _p; do
+			[ $((0x$_p / _ppb)) = "$1" ] && printf '0x%s ' "$_p"
+		done | cut -c1-120
+}
+for c in offline_ok offline_busy offline_gone offline_other offline_killed online_ok online_err; do
+	echo 0 > /tmp/noise.$c
+done
+count() { echo $(($(cat /tmp/noise.$1) + 1)) > /tmp/noise.$1; }
 (
 	while [ ! -e /tmp/noise-stop ]; do
 		b=$(blocks | grep -vxF -f /tmp/b0 | awk -v r="$RANDOM" 'NR == 1 { n = 0 } { a[n++] = $1 } END { if (n) print a[r % n] }')
 		if [ -n "$b" ]; then
 			# Offlining retries migration until it succeeds or the writer is killed (only a
 			# fatal signal stops offline_pages()), holding the hotplug lock all along, so the
-			# driver cannot add or remove memory meanwhile: give up after 5 s.
-			timeout -s KILL 5 sh -c "echo offline > $MEMDIR/memory$b/state" 2>/dev/null
+			# driver cannot add or remove memory meanwhile: give up after 5 s. Longer, and the
+			# driver waits on the lock for longer than the hung-task timeout (30 s) across a few
+			# rounds whenever balloon pages cannot move while the balloon changes size.
+			line=$(dmesg | wc -l) mig=$(vmstat pgmigrate_success)
+			err=$(timeout -s KILL 5 sh -c "echo offline > $MEMDIR/memory$b/state" 2>&1)
+			rc=$?
+			case "$rc:$err" in
+			0:*) count offline_ok ;;
+			137:*)
+				count offline_killed
+				why=$(failed_pfns $b $line)
+				moved=$(($(vmstat pgmigrate_success) - mig))
+				if [ -n "$why" ]; then why="could not migrate $why"
+				elif [ "$moved" -gt 0 ]; then why="slow: $moved pages migrated meanwhile"
+				else why=stuck; fi
+				echo "memory$b $why" >> /tmp/noise.killed ;;
+			*"Device or resource busy"*) count offline_busy ;;
+			*"No such"*|*"Invalid argument"*|*"nonexistent"*)
+				[ -e $MEMDIR/memory$b ] && count offline_other || count offline_gone ;;
+			*) count offline_other; echo "memory$b: $err" >> /tmp/noise.other ;;
+			esac
 			sleep 0.2
-			echo online_movable > $MEMDIR/memory$b/state 2>/dev/null
+			if [ -e $MEMDIR/memory$b ] && [ "$(block_state $b 2>/dev/null)" = offline ]; then
+				if echo online_movable > $MEMDIR/memory$b/state 2>/dev/null; then count online_ok
+				elif [ -e $MEMDIR/memory$b ]; then count online_err; fi
+			fi
 		fi
 		sleep 0.3
 	done
@@ -55,10 +94,10 @@ while [ $i -le "$K" ]; do
 	bal=$(((RANDOM % 5) * 64))          # balloon 0..256 MiB
 	hostcmd balloon $((ram - (bal << 20))) >/dev/null
 	hostcmd resize vm0 "$(mib $size)" >/dev/null
-	if t=$(hostcmd wait-size vm0 "$(mib $size)" 90); then
+	if t=$(hostcmd wait-size vm0 "$(mib $size)" 150); then
 		diag "cycle $i: $size MiB plugged in $t s, balloon $bal MiB"
 	else
-		not_ok "cycle $i: $size MiB not reached in 90 s (plugged $(hostcmd size vm0)), balloon $bal MiB"
+		not_ok "cycle $i: $size MiB not reached in 150 s (plugged $(hostcmd size vm0)), balloon $bal MiB"
 	fi
 	r=$(memhog_verify)
 	[ "${r##* }" = 0 ] || not_ok "cycle $i: memhog found corruption: $r"
@@ -66,7 +105,17 @@ while [ $i -le "$K" ]; do
 done
 
 touch /tmp/noise-stop
-wait_for 30 '[ -e /tmp/noise-done ]'
+wait_for 60 '[ -e /tmp/noise-done ]'
+diag "noise: offline ok $(cat /tmp/noise.offline_ok), busy $(cat /tmp/noise.offline_busy)," \
+	"gone $(cat /tmp/noise.offline_gone), other $(cat /tmp/noise.offline_other)," \
+	"killed $(cat /tmp/noise.offline_killed); online ok $(cat /tmp/noise.online_ok), failed $(cat /tmp/noise.online_err)"
+check "the noise offlined blocks" [ "$(cat /tmp/noise.offline_ok)" -gt 0 ]
+[ -e /tmp/noise.other ] && diag "unexpected offline errors: $(head -3 /tmp/noise.other)"
+check_eq "no offline failed in an unexpected way" 0 "$(cat /tmp/noise.offline_other)"
+[ -e /tmp/noise.killed ] && diag "killed offlines: $(head -8 /tmp/noise.killed | tr '\n' ';')"
+check "no killed offline was stuck (no progress, no page reported unmovable)" \
+	sh -c '! grep -q " stuck$" /tmp/noise.killed 2>/dev/null'
+check_eq "every offlined block that is still there could be onlined again" 0 "$(cat /tmp/noise.online_err)"
 r=$(memhog_verify)
 check_eq "after $K cycles every page verifies" "pages $((768 * 256)) corrupted 0" "$r"
 check "memhog exits cleanly" memhog_stop
