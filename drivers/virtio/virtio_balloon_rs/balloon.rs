@@ -160,6 +160,14 @@ impl BalloonMigrate for Link {
         old: &MigratingPage<'_>,
         _mode: MigrateMode,
     ) -> Result<Migrated> {
+        // The migrating task is being signalled: typically a memory offline killed from user
+        // space, which holds the hotplug locks until it notices. With a signal pending, the
+        // device exchange below polls instead of sleeping, two requests a page: leave the page
+        // where it is, and let the offline stop now.
+        if kernel::current!().signal_pending() {
+            self.counters.migrate_busy.fetch_add(1, Relaxed);
+            return Err(EAGAIN);
+        }
         // Like the C driver: never wait for an inflate or deflate in progress.
         let Some(mut guard) = self.hw.try_lock() else {
             self.counters.migrate_busy.fetch_add(1, Relaxed);
