@@ -68,12 +68,16 @@ impl Request {
     }
 }
 
-/// Decodes a response: the result of the request, and the state field (for STATE).
+/// Decodes a response: the result of the request, and the state field (for STATE, `state`
+/// true; 0 otherwise).
 ///
 /// ACK is success; NACK (`EAGAIN`), BUSY (`ETXTBSY`) and ERROR (`EINVAL`) map as in the C
 /// driver. A response shorter than its type field, or of an unknown type, means a broken device
-/// (`EIO`), where the C driver would treat it as an error and stop.
-pub(crate) fn decode(resp: &[u8; RESP_SIZE], written: u32, le: bool) -> Result<u16> {
+/// (`EIO`), where the C driver would treat it as an error and stop. So does an ACK to STATE
+/// that does not reach the state field: the C driver ignores the length the device wrote and
+/// reads whatever the buffer held, 0 (`VIRTIO_MEM_STATE_PLUGGED`) in a fresh one, and kdump
+/// would then read unplugged memory.
+pub(crate) fn decode(resp: &[u8; RESP_SIZE], written: u32, le: bool, state: bool) -> Result<u16> {
     if written < 2 {
         return Err(EIO);
     }
@@ -87,11 +91,10 @@ pub(crate) fn decode(resp: &[u8; RESP_SIZE], written: u32, le: bool) -> Result<u
     };
     // CAST: The response types are small constants.
     match u32::from(rd16(0)) {
-        uapi::VIRTIO_MEM_RESP_ACK => Ok(if written >= RESP_SIZE as u32 {
-            rd16(8)
-        } else {
-            0
-        }),
+        // CAST: `RESP_SIZE` is 10.
+        uapi::VIRTIO_MEM_RESP_ACK if state && written < RESP_SIZE as u32 => Err(EIO),
+        uapi::VIRTIO_MEM_RESP_ACK if state => Ok(rd16(8)),
+        uapi::VIRTIO_MEM_RESP_ACK => Ok(0),
         uapi::VIRTIO_MEM_RESP_NACK => Err(EAGAIN),
         uapi::VIRTIO_MEM_RESP_BUSY => Err(ETXTBSY),
         uapi::VIRTIO_MEM_RESP_ERROR => Err(EINVAL),
@@ -166,8 +169,9 @@ impl Link {
             },
             GFP_KERNEL,
         )?;
+        let state = matches!(req, Request::State { .. });
         let (msg, written) = vq.exec(msg)?;
-        decode(&msg.resp, written, self.le)
+        decode(&msg.resp, written, self.le, state)
     }
 
     /// Sends `make(addr, nb_blocks)` for `[addr, addr + size)`, split into requests of at most
@@ -272,12 +276,17 @@ mod tests {
             r[8..10].copy_from_slice(&state.to_le_bytes());
             r
         };
-        assert_eq!(decode(&resp(0, 2), 10, true), Ok(2));
-        assert_eq!(decode(&resp(1, 0), 10, true), Err(EAGAIN));
-        assert_eq!(decode(&resp(2, 0), 10, true), Err(ETXTBSY));
-        assert_eq!(decode(&resp(3, 0), 10, true), Err(EINVAL));
-        assert_eq!(decode(&resp(7, 0), 10, true), Err(EIO));
+        assert_eq!(decode(&resp(0, 2), 10, true, true), Ok(2));
+        assert_eq!(decode(&resp(1, 0), 10, true, false), Err(EAGAIN));
+        assert_eq!(decode(&resp(2, 0), 10, true, false), Err(ETXTBSY));
+        assert_eq!(decode(&resp(3, 0), 10, true, false), Err(EINVAL));
+        assert_eq!(decode(&resp(7, 0), 10, true, false), Err(EIO));
         // A device that wrote nothing answered nothing.
-        assert_eq!(decode(&resp(0, 0), 0, true), Err(EIO));
+        assert_eq!(decode(&resp(0, 0), 0, true, false), Err(EIO));
+        // Only STATE has a payload: an ACK to PLUG may stop after its type.
+        assert_eq!(decode(&resp(0, 2), 2, true, false), Ok(0));
+        // An ACK to STATE without the state field is no answer, never "plugged" (0).
+        assert_eq!(decode(&resp(0, 0), 2, true, true), Err(EIO));
+        assert_eq!(decode(&resp(0, 0), 9, true, true), Err(EIO));
     }
 }
