@@ -9,10 +9,12 @@
 //! and adds it; unplugging removes it (taking its online memory from the page allocator and
 //! offlining it first if it is online) and then asks the device to unplug it.
 //!
-//! Lock order: `state` is taken by the worker, debugfs and teardown only. Memory notifier
-//! callbacks, which run while the worker adds or removes memory with `state` held, never take
-//! it: they use atomics, and `mbs` or `bb_kept`, which the worker drops before it adds, offlines
-//! or removes memory.
+//! Lock order: `state` is taken by the worker and teardown only. Memory notifier callbacks,
+//! which run while the worker adds or removes memory with `state` held, never take it: they use
+//! atomics, and `mbs` or `bb_kept`, which the worker drops before it adds, offlines or removes
+//! memory. Nor does debugfs: the worker holds `state` across device requests and offlining,
+//! which can take minutes (or forever, if the device stops answering), so it publishes what the
+//! status shows into `shown`, a spinlock held only to copy a few words.
 
 use crate::{
     config::{
@@ -29,7 +31,7 @@ use crate::{
         Cost, //
     },
     protocol::Link,
-    sbm::{Geometry, Mb},
+    sbm::{Geometry, Mb, MbState},
 };
 use core::{
     mem::offset_of,
@@ -56,6 +58,7 @@ use kernel::{
         SystemRamRegion, //
     },
     new_mutex,
+    new_spinlock,
     page::{
         PAGE_SHIFT,
         PAGE_SIZE, //
@@ -69,9 +72,14 @@ use kernel::{
             Relaxed, //
         },
         Arc,
-        Mutex, //
+        Mutex,
+        SpinLock, //
     },
-    time::Jiffies,
+    time::{
+        Instant,
+        Jiffies,
+        Monotonic, //
+    },
     uapi,
     virtio,
     workqueue::{
@@ -85,13 +93,28 @@ use kernel::{
 /// The name of added memory in `/proc/iomem`, as the C driver uses.
 pub(crate) const RESOURCE_NAME: &CStr = c"System RAM (virtio_mem)";
 
-/// Retry backoff after a transient failure, as in the C driver: 50 ms, doubling to 300 s.
-const RETRY_MIN_MS: u32 = 50;
+/// Retry backoff after a transient failure (pages that cannot migrate yet, a busy device, no
+/// memory): 1 s, doubling to 300 s, and never less than [`RETRY_COST_FACTOR`] times the longest
+/// run since the last success that failed without unplugging anything.
+///
+/// The C driver starts at 50 s, so a page pinned for a moment keeps the host waiting that long.
+/// This driver started at 50 ms, which made the first retries back to back: with pinned pages
+/// in ZONE_MOVABLE a failed pass migrated for about 1.3 s (debug kernel, TCG), and the worker
+/// was busy 7.9 s of the first 9. The cost floor keeps futile retries under a tenth of a CPU
+/// wherever they are dear, while cheap ones (the device was busy) come back within a second.
+/// See `Documentation/driver-api/virtio/virtio-mem-rs.rst`.
+const RETRY_MIN_MS: u32 = 1000;
 const RETRY_MAX_MS: u32 = 300_000;
+const RETRY_COST_FACTOR: u64 = 10;
 
 /// Immediate retries after `EAGAIN` (config change or NACK) before backing off; the C driver
 /// retries without bound, which spins while the device keeps refusing.
 const MAX_IMMEDIATE_RETRIES: u32 = 16;
+
+/// Milliseconds since `start`.
+fn elapsed_ms(start: &Instant<Monotonic>) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(0)
+}
 
 /// The state of one big block.
 pub(crate) enum Bb {
@@ -111,10 +134,62 @@ pub(crate) struct State {
     pub(crate) bb_busy: KVec<bool>,
     pub(crate) sizes: Sizes,
     pub(crate) clamped: Clamped,
+    /// The backoff of the next retry.
     pub(crate) retry_ms: u32,
+    /// The longest run since the last success that failed without unplugging anything, in
+    /// milliseconds.
+    pub(crate) fail_cost_ms: u64,
     pub(crate) last_error: i32,
     pub(crate) broken: bool,
     pub(crate) unplug_all_required: bool,
+}
+
+/// What the worker is doing, for the status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Nothing to do: the plugged size is the requested size, or plugging stopped (`ENOSPC`).
+    #[default]
+    Idle,
+    /// In a pass: talking to the device, adding, onlining or offlining memory.
+    Running,
+    /// The last pass failed for now (`last_error`); a retry is scheduled in `retry_ms`.
+    Waiting,
+    /// The device misbehaved; the worker does nothing more.
+    Broken,
+}
+
+impl Phase {
+    /// The name in the status file.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Running => "running",
+            Phase::Waiting => "waiting",
+            Phase::Broken => "broken",
+        }
+    }
+}
+
+/// The part of [`State`] the status shows, published by the worker (see the module docs).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Shown {
+    pub(crate) phase: Phase,
+    pub(crate) sizes: Sizes,
+    pub(crate) clamped: bool,
+    /// The backoff of the next retry, or of the one pending.
+    pub(crate) retry_ms: u32,
+    pub(crate) last_error: i32,
+    /// Big Block Mode: big blocks unused, plugged only, and added.
+    pub(crate) bbs: [usize; 3],
+    /// Sub-Block Mode: memory blocks per state, in the order of [`MbState::ALL`], as of the
+    /// last release of `mbs`.
+    pub(crate) mbs: [usize; MbState::ALL.len()],
+    /// Sub-Block Mode: subblocks plugged, as of the last release of `mbs`.
+    pub(crate) sbs_plugged: usize,
+    /// Passes of the worker since probe.
+    pub(crate) runs: u64,
+    /// Time spent in them, in milliseconds.
+    pub(crate) run_ms: u64,
 }
 
 impl State {
@@ -158,6 +233,9 @@ pub(crate) struct VirtioMem {
     pub(crate) group: Arc<MemoryGroup>,
     #[pin]
     pub(crate) state: Mutex<State>,
+    /// What the status shows of `state`; taken only to copy it, never while sleeping.
+    #[pin]
+    pub(crate) shown: SpinLock<Shown>,
     #[pin]
     work: Work<VirtioMem, 0>,
     #[pin]
@@ -395,6 +473,9 @@ impl VirtioMem {
             bb_busy.push(false, GFP_KERNEL)?;
         }
         let le = vdev.is_little_endian();
+        // All blocks start unused (`MbState::ALL[0]`).
+        let mut mb_counts = [0; MbState::ALL.len()];
+        mb_counts[0] = mbs.len();
         let this = Arc::pin_init(
             try_pin_init!(Self {
                 vdev: (&**vdev).into(),
@@ -416,10 +497,17 @@ impl VirtioMem {
                     sizes: Sizes::default(),
                     clamped: Clamped::default(),
                     retry_ms: RETRY_MIN_MS,
+                    fail_cost_ms: 0,
                     last_error: 0,
                     broken: false,
                     // Memory left plugged by a previous kernel (kexec) is unplugged first.
                     unplug_all_required: raw.plugged_size != 0,
+                }),
+                shown <- new_spinlock!(Shown {
+                    retry_ms: RETRY_MIN_MS,
+                    bbs: [nr_bbs, 0, 0],
+                    mbs: mb_counts,
+                    ..Shown::default()
                 }),
                 work <- kernel::new_work!("virtio_mem_rs::work"),
                 retry <- kernel::new_delayed_work!("virtio_mem_rs::retry"),
@@ -465,6 +553,25 @@ impl VirtioMem {
         }
     }
 
+    /// Publishes `st` for the status, with the worker's `phase`.
+    fn publish(&self, st: &State, phase: Phase) {
+        let mut bbs = [0; 3];
+        for b in st.bbs.iter() {
+            bbs[match b {
+                Bb::Unused => 0,
+                Bb::Plugged => 1,
+                Bb::Added(_) => 2,
+            }] += 1;
+        }
+        let mut shown = self.shown.lock();
+        shown.phase = phase;
+        shown.sizes = st.sizes;
+        shown.clamped = st.clamped.any();
+        shown.retry_ms = st.retry_ms;
+        shown.last_error = st.last_error;
+        shown.bbs = bbs;
+    }
+
     /// The address range of big block `id`.
     fn bb_range(&self, id: usize) -> Option<PhysRange> {
         let start = self
@@ -506,14 +613,34 @@ impl VirtioMem {
 
     /// The worker: brings the plugged size to the requested size.
     fn run(self: &Arc<Self>) {
+        // A pass that starts for any other reason (a new request, memory going offline) makes a
+        // pending retry pointless; a failure schedules a new one.
+        workqueue::cancel_delayed_work::<_, 1>(self);
+        let start = Instant::<Monotonic>::now();
+        let delay = self.run_passes(&start);
+        let ms = elapsed_ms(&start);
+        {
+            let mut shown = self.shown.lock();
+            shown.runs += 1;
+            shown.run_ms = shown.run_ms.saturating_add(ms);
+        }
+        if let Some(d) = delay {
+            self.schedule_retry(d);
+        }
+    }
+
+    /// Runs passes until the plugged size is the requested one, or a pass fails. Returns the
+    /// delay of the retry to schedule, if any.
+    fn run_passes(self: &Arc<Self>, start: &Instant<Monotonic>) -> Option<u32> {
         let mut immediate = 0;
+        let mut plugged_at_start = None;
         loop {
             if self.removing.load(Relaxed) || self.frozen.load(Relaxed) {
-                return;
+                return None;
             }
             let mut st = self.state.lock();
             if st.broken {
-                return;
+                return None;
             }
             let mut rc = Ok(());
             if st.unplug_all_required {
@@ -522,11 +649,12 @@ impl VirtioMem {
                     st.unplug_all_required = false;
                 }
             }
+            let plugged0 = *plugged_at_start.get_or_insert_with(|| self.plugged_bytes(&st));
             self.config_changed.store(false, Relaxed);
             let raw = match self.link.read_config(parse_raw) {
                 Ok(raw) => raw,
                 // Unbound meanwhile.
-                Err(_) => return,
+                Err(_) => return None,
             };
             let (sizes, clamped) = clamp_sizes(&raw, &self.layout);
             if clamped.any() && clamped != st.clamped {
@@ -545,6 +673,7 @@ impl VirtioMem {
                 dev_info!(self.vdev, "requested size: {:#x}\n", sizes.requested);
             }
             st.sizes = sizes;
+            self.publish(&st, Phase::Running);
             if self.sbm.is_some() {
                 if rc.is_ok() {
                     rc = self.sbm_unplug_leftovers();
@@ -579,33 +708,46 @@ impl VirtioMem {
             match rc {
                 Ok(()) => {
                     st.retry_ms = RETRY_MIN_MS;
+                    st.fail_cost_ms = 0;
                     st.last_error = 0;
                     if !self.config_changed.load(Relaxed) {
-                        return;
+                        self.publish(&st, Phase::Idle);
+                        return None;
                     }
                 }
                 Err(e) if e == EAGAIN && immediate < MAX_IMMEDIATE_RETRIES => immediate += 1,
                 Err(e) if e == ENOSPC => {
                     st.last_error = e.to_errno();
-                    return;
+                    self.publish(&st, Phase::Idle);
+                    return None;
                 }
                 Err(e) if e == EAGAIN || e == ETXTBSY || e == EBUSY || e == ENOMEM => {
                     st.last_error = e.to_errno();
-                    let ms = st.retry_ms;
-                    st.retry_ms = ms.saturating_mul(2).min(RETRY_MAX_MS);
-                    drop(st);
-                    self.schedule_retry(ms);
-                    return;
+                    // A run that got nothing done was all waste: the dearest such run since the
+                    // last success sets the floor. (A cheap one, kicked by memory the previous
+                    // run offlined, must not bring the dear retries back sooner; a run that
+                    // unplugged something was worth its time, and more may be free now.)
+                    if self.plugged_bytes(&st) == plugged0 {
+                        st.fail_cost_ms = st.fail_cost_ms.max(elapsed_ms(start));
+                    }
+                    let floor = st.fail_cost_ms.saturating_mul(RETRY_COST_FACTOR);
+                    let delay = u32::try_from(floor)
+                        .map_or(RETRY_MAX_MS, |f| st.retry_ms.max(f).min(RETRY_MAX_MS));
+                    st.retry_ms = st.retry_ms.saturating_mul(2).min(RETRY_MAX_MS);
+                    self.publish(&st, Phase::Waiting);
+                    self.shown.lock().retry_ms = delay;
+                    return Some(delay);
                 }
                 Err(e) => {
                     st.last_error = e.to_errno();
                     st.broken = true;
+                    self.publish(&st, Phase::Broken);
                     dev_err!(
                         self.vdev,
                         "unknown error, marking device broken: {}\n",
                         e.to_errno()
                     );
-                    return;
+                    return None;
                 }
             }
         }
@@ -618,6 +760,7 @@ impl VirtioMem {
                 let r = self.bb_range(id).ok_or(EINVAL)?;
                 self.link.unplug(r.start(), r.size())?;
                 st.bbs[id] = Bb::Unused;
+                self.publish(st, Phase::Running);
             }
         }
         Ok(())
@@ -662,7 +805,10 @@ impl VirtioMem {
                 )
             };
             match added {
-                Ok(mem) => st.bbs[id] = Bb::Added(mem),
+                Ok(mem) => {
+                    st.bbs[id] = Bb::Added(mem);
+                    self.publish(st, Phase::Running);
+                }
                 Err(e) => {
                     sub_saturating(&self.offline_bytes, self.bb_size.get());
                     dev_err!(
@@ -971,6 +1117,7 @@ impl VirtioMem {
                         // Still plugged until the device agrees; a later run retries.
                         self.link.unplug(r.start(), r.size())?;
                         st.bbs[id] = Bb::Unused;
+                        self.publish(st, Phase::Running);
                         left -= 1;
                     }
                     Err((e, mem)) => {

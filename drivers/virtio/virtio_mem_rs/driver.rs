@@ -18,7 +18,8 @@ use kernel::{
 
 use crate::{
     device::{
-        Bb,
+        Phase,
+        Shown,
         VirtioMem, //
     },
     notifier::Notifier,
@@ -264,7 +265,7 @@ impl Normal {
 /// The status file in Sub-Block Mode.
 fn show_sbm(
     vm: &VirtioMem,
-    st: &crate::device::State,
+    sh: &Shown,
     g: &crate::sbm::Geometry,
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
@@ -272,17 +273,18 @@ fn show_sbm(
     writeln!(f, "device_block_size: {:#x}", vm.layout.block_size)?;
     writeln!(f, "memory_block_size: {:#x}", g.mb_size)?;
     writeln!(f, "subblock_size: {:#x}", g.sb_size)?;
-    show_common(vm, st, f)?;
-    let counts = vm.sbm_counts();
-    for (s, n) in crate::sbm::MbState::ALL.iter().zip(counts) {
+    // CAST: The number of subblocks fits `u64`.
+    show_common(vm, sh, sh.sbs_plugged as u64 * g.sb_size.get(), f)?;
+    for (s, n) in crate::sbm::MbState::ALL.iter().zip(sh.mbs) {
         writeln!(f, "blocks_{}: {}", s.name(), n)?;
     }
-    show_counters(vm, st, f)
+    show_counters(vm, sh, f)
 }
 
 fn show_common(
     vm: &VirtioMem,
-    st: &crate::device::State,
+    sh: &Shown,
+    plugged: u64,
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
     writeln!(
@@ -296,10 +298,10 @@ fn show_common(
         vm.layout.usable_start, vm.layout.usable_end
     )?;
     writeln!(f, "nid: {}", vm.nid)?;
-    writeln!(f, "usable_size: {}", st.sizes.usable)?;
-    writeln!(f, "requested_size: {}", st.sizes.requested)?;
-    writeln!(f, "device_plugged_size: {}", st.sizes.plugged)?;
-    writeln!(f, "plugged_size: {}", vm.plugged_bytes(st))?;
+    writeln!(f, "usable_size: {}", sh.sizes.usable)?;
+    writeln!(f, "requested_size: {}", sh.sizes.requested)?;
+    writeln!(f, "device_plugged_size: {}", sh.sizes.plugged)?;
+    writeln!(f, "plugged_size: {plugged}")?;
     writeln!(f, "offline_size: {}", vm.offline_bytes.load(Relaxed))?;
     writeln!(f, "migrated_size: {}", vm.migrated_bytes.load(Relaxed))?;
     writeln!(
@@ -309,16 +311,15 @@ fn show_common(
     )
 }
 
-fn show_counters(
-    vm: &VirtioMem,
-    st: &crate::device::State,
-    f: &mut fmt::Formatter<'_>,
-) -> fmt::Result {
+fn show_counters(vm: &VirtioMem, sh: &Shown, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let c = &vm.link.counters;
-    writeln!(f, "clamped: {}", st.clamped.any())?;
-    writeln!(f, "retry_ms: {}", st.retry_ms)?;
-    writeln!(f, "last_error: {}", st.last_error)?;
-    writeln!(f, "broken: {}", st.broken)?;
+    writeln!(f, "worker: {}", sh.phase.name())?;
+    writeln!(f, "worker_runs: {}", sh.runs)?;
+    writeln!(f, "worker_run_ms: {}", sh.run_ms)?;
+    writeln!(f, "clamped: {}", sh.clamped)?;
+    writeln!(f, "retry_ms: {}", sh.retry_ms)?;
+    writeln!(f, "last_error: {}", sh.last_error)?;
+    writeln!(f, "broken: {}", sh.phase == Phase::Broken)?;
     writeln!(
         f,
         "requests_plug: {} failed {}",
@@ -335,26 +336,22 @@ fn show_counters(
     writeln!(f, "requests_state: {}", c.state.load(Relaxed))
 }
 
-/// The debugfs `status` file: mode, sizes, block counts, retry state, request counters.
+/// The debugfs `status` file: mode, sizes, block counts, what the worker does, request
+/// counters. It never waits for the worker: it shows what the worker last published.
 fn show_status(vm: &Arc<VirtioMem>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let st = vm.state.lock();
+    let sh = *vm.shown.lock();
     if let Some(g) = vm.sbm {
-        return show_sbm(vm, &st, &g, f);
+        return show_sbm(vm, &sh, &g, f);
     }
-    let (mut unused, mut plugged, mut added) = (0, 0, 0);
-    for b in st.bbs.iter() {
-        match b {
-            Bb::Unused => unused += 1,
-            Bb::Plugged => plugged += 1,
-            Bb::Added(_) => added += 1,
-        }
-    }
+    let [unused, plugged, added] = sh.bbs;
     writeln!(f, "mode: bbm")?;
     writeln!(f, "device_block_size: {:#x}", vm.layout.block_size)?;
     writeln!(f, "big_block_size: {:#x}", vm.bb_size)?;
-    show_common(vm, &st, f)?;
+    // CAST: The number of big blocks fits `u64`.
+    let bytes = (plugged + added) as u64 * vm.bb_size.get();
+    show_common(vm, &sh, bytes, f)?;
     writeln!(f, "blocks_unused: {unused}")?;
     writeln!(f, "blocks_plugged: {plugged}")?;
     writeln!(f, "blocks_added: {added}")?;
-    show_counters(vm, &st, f)
+    show_counters(vm, &sh, f)
 }

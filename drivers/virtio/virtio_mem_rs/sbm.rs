@@ -18,7 +18,13 @@ use crate::{
         Cost, //
     },
 };
-use core::num::NonZeroU64;
+use core::{
+    num::NonZeroU64,
+    ops::{
+        Deref,
+        DerefMut, //
+    },
+};
 use kernel::{
     mm::hotplug::{
         self,
@@ -34,7 +40,10 @@ use kernel::{
     },
     page::PAGE_SHIFT,
     prelude::*,
-    sync::atomic::Relaxed, //
+    sync::{
+        atomic::Relaxed,
+        MutexGuard, //
+    },
 };
 
 /// Tries to take online memory from the page allocator: ZONE_MOVABLE is worth retrying.
@@ -261,7 +270,7 @@ impl VirtioMem {
         let Ok(g) = self.geo() else {
             return 0;
         };
-        let n: usize = self.mbs.lock().iter().map(|m| m.nr_plugged()).sum();
+        let n: usize = self.mbs().iter().map(|m| m.nr_plugged()).sum();
         n as u64 * g.sb_size.get()
     }
 
@@ -309,7 +318,7 @@ impl VirtioMem {
             MbState::MovablePartial,
             MbState::OfflinePartial,
         ] {
-            let mut mbs = self.mbs.lock();
+            let mut mbs = self.mbs();
             for id in 0..mbs.len() {
                 if mbs[id].state != class || mbs[id].in_transition {
                     continue;
@@ -320,9 +329,9 @@ impl VirtioMem {
                 }
             }
         }
-        let nr = self.mbs.lock().len();
+        let nr = self.mbs().len();
         for id in 0..nr {
-            if self.mbs.lock()[id].state != MbState::Unused {
+            if self.mbs()[id].state != MbState::Unused {
                 continue;
             }
             if self.config_changed.load(Relaxed) {
@@ -384,7 +393,7 @@ impl VirtioMem {
     fn plug_and_add_mb(&self, g: &Geometry, id: usize, nb: &mut usize) -> Result {
         let count = (*nb).min(g.sbs_per_mb);
         {
-            let mut mbs = self.mbs.lock();
+            let mut mbs = self.mbs();
             let mb = &mut mbs[id];
             self.plug_sbs(g, mb, id, 0, count)?;
             // Set before adding: the notifier allows onlining offline blocks only.
@@ -405,7 +414,7 @@ impl VirtioMem {
                 },
             )
         };
-        let mut mbs = self.mbs.lock();
+        let mut mbs = self.mbs();
         let mb = &mut mbs[id];
         match added {
             Ok(mem) => {
@@ -451,7 +460,7 @@ impl VirtioMem {
         for (i, class) in classes.into_iter().enumerate() {
             for id in self.unplug_candidates(&g, class, i >= 2)? {
                 // Rechecked by the callee in the critical section that acts on the block.
-                if self.mbs.lock()[id].state != class {
+                if self.mbs()[id].state != class {
                     continue;
                 }
                 if i < 2 {
@@ -475,7 +484,7 @@ impl VirtioMem {
     /// plugged subblocks (see [`crate::order`]).
     fn unplug_candidates(&self, g: &Geometry, class: MbState, online: bool) -> Result<KVec<usize>> {
         let mut ids = KVec::new();
-        let mbs = self.mbs.lock();
+        let mbs = self.mbs();
         for id in (0..mbs.len()).rev() {
             let mb = &mbs[id];
             if mb.state != class {
@@ -513,7 +522,7 @@ impl VirtioMem {
     /// empty. Does nothing if the block changed state or is in transition meanwhile.
     fn unplug_offline_mb(&self, g: &Geometry, id: usize, class: MbState, nb: &mut usize) -> Result {
         let mem = {
-            let mut mbs = self.mbs.lock();
+            let mut mbs = self.mbs();
             let mb = &mut mbs[id];
             if mb.state != class || mb.in_transition {
                 return Ok(());
@@ -554,7 +563,7 @@ impl VirtioMem {
                     "removing offline block failed: {}\n",
                     e.to_errno()
                 );
-                let mut mbs = self.mbs.lock();
+                let mut mbs = self.mbs();
                 mbs[id].mem = Some(mem);
                 mbs[id].state = MbState::OfflinePartial;
                 return Err(EBUSY);
@@ -602,7 +611,7 @@ impl VirtioMem {
     /// nothing if the block changed state or is in transition meanwhile.
     fn unplug_online_mb(&self, g: &Geometry, id: usize, class: MbState, nb: &mut usize) -> Result {
         {
-            let mut mbs = self.mbs.lock();
+            let mut mbs = self.mbs();
             let mb = &mut mbs[id];
             if mb.state != class || mb.in_transition {
                 return Ok(());
@@ -683,7 +692,7 @@ impl VirtioMem {
     /// run retries.
     pub(crate) fn try_remove_unplugged(&self, g: &Geometry, id: usize) -> bool {
         let mem = {
-            let mut mbs = self.mbs.lock();
+            let mut mbs = self.mbs();
             let mb = &mut mbs[id];
             if !mb.state.is_online() || mb.nr_plugged() != 0 {
                 return true;
@@ -699,13 +708,13 @@ impl VirtioMem {
         // Offlining drops the pages' references in our notifier, so it skips them.
         match mem.offline_and_remove() {
             Ok(()) => {
-                let mut mbs = self.mbs.lock();
+                let mut mbs = self.mbs();
                 mbs[id].state = MbState::Unused;
                 crate::device::sub_saturating(&self.offline_bytes, g.mb_size.get());
                 true
             }
             Err((_, mem)) => {
-                self.mbs.lock()[id].mem = Some(mem);
+                self.mbs()[id].mem = Some(mem);
                 false
             }
         }
@@ -714,7 +723,7 @@ impl VirtioMem {
     /// Removes online blocks whose subblocks are all unplugged (an earlier attempt failed).
     pub(crate) fn sbm_cleanup(&self) -> Result {
         let g = self.geo()?;
-        let nr = self.mbs.lock().len();
+        let nr = self.mbs().len();
         let mut ok = true;
         for id in 0..nr {
             ok &= self.try_remove_unplugged(&g, id);
@@ -733,7 +742,7 @@ impl VirtioMem {
             return self.bbm_online_pages(chunk);
         };
         let sb_order = g.sb_pages().trailing_zeros();
-        let mut mbs = self.mbs.lock();
+        let mut mbs = self.mbs();
         self.online_split(&g, &mut mbs, chunk, sb_order);
     }
 
@@ -780,7 +789,7 @@ impl VirtioMem {
     /// Unplugs blocks that are plugged but not added.
     pub(crate) fn sbm_unplug_leftovers(&self) -> Result {
         let g = self.geo()?;
-        let mut mbs = self.mbs.lock();
+        let mut mbs = self.mbs();
         for id in 0..mbs.len() {
             if mbs[id].state == MbState::Plugged {
                 self.unplug_plugged_runs(&g, &mut mbs[id], id)?;
@@ -818,24 +827,24 @@ impl VirtioMem {
         // No transition starts once `removing` is set (the notifier checks it under `mbs`):
         // taking `mbs` once orders our store before any later check. Then wait for the
         // transitions in flight, so that the snapshot below is final.
-        drop(self.mbs.lock());
+        drop(self.mbs());
         loop {
-            if !self.mbs.lock().iter().any(|m| m.in_transition) {
+            if !self.mbs().iter().any(|m| m.in_transition) {
                 break;
             }
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
         }
-        let nr = self.mbs.lock().len();
+        let nr = self.mbs().len();
         let mut stay = 0;
         for id in 0..nr {
             let (state, mem) = {
-                let mut mbs = self.mbs.lock();
+                let mut mbs = self.mbs();
                 (mbs[id].state, mbs[id].mem.take())
             };
             match (state, mem) {
                 (MbState::Offline | MbState::OfflinePartial, Some(mem)) => match mem.remove() {
                     Ok(()) => {
-                        let mut mbs = self.mbs.lock();
+                        let mut mbs = self.mbs();
                         self.unplug_plugged_runs(&g, &mut mbs[id], id).ok();
                         mbs[id].state = MbState::Unused;
                     }
@@ -845,14 +854,14 @@ impl VirtioMem {
                     }
                 },
                 (MbState::Plugged, _) => {
-                    let mut mbs = self.mbs.lock();
+                    let mut mbs = self.mbs();
                     self.unplug_plugged_runs(&g, &mut mbs[id], id).ok();
                 }
                 (_, Some(mem)) => {
                     stay += 1;
                     mem.leak();
                     // Their memory may be unplugged: they must never be onlined again.
-                    let mut mbs = self.mbs.lock();
+                    let mut mbs = self.mbs();
                     for t in mbs[id].kept.drain_all() {
                         core::mem::forget(t);
                     }
@@ -876,7 +885,7 @@ impl VirtioMem {
         let Ok(g) = self.geo() else {
             return NotifyResult::Ok;
         };
-        let mut mbs = self.mbs.lock();
+        let mut mbs = self.mbs();
         let nr = mbs.len();
         let Some(id) = g.mb_of(r.start(), nr) else {
             return NotifyResult::Veto(EINVAL);
@@ -942,14 +951,55 @@ impl VirtioMem {
         }
     }
 
-    /// Block counts per state, for the debugfs view.
-    pub(crate) fn sbm_counts(&self) -> [usize; 8] {
-        let mut counts = [0; 8];
-        for mb in self.mbs.lock().iter() {
+    /// Locks the memory blocks. The status shows their counts as of the last release: the
+    /// worker holds `mbs` while it migrates a block's pages away, which can take seconds.
+    pub(crate) fn mbs(&self) -> MbsGuard<'_> {
+        MbsGuard {
+            vm: self,
+            mbs: self.mbs.lock(),
+            changed: false,
+        }
+    }
+}
+
+/// [`VirtioMem::mbs`] locked; publishes the counts for the status when released, if it was
+/// borrowed mutably.
+pub(crate) struct MbsGuard<'a> {
+    vm: &'a VirtioMem,
+    mbs: MutexGuard<'a, KVec<Mb>>,
+    changed: bool,
+}
+
+impl Deref for MbsGuard<'_> {
+    type Target = KVec<Mb>;
+
+    fn deref(&self) -> &KVec<Mb> {
+        &self.mbs
+    }
+}
+
+impl DerefMut for MbsGuard<'_> {
+    fn deref_mut(&mut self) -> &mut KVec<Mb> {
+        self.changed = true;
+        &mut self.mbs
+    }
+}
+
+impl Drop for MbsGuard<'_> {
+    fn drop(&mut self) {
+        if !self.changed {
+            return;
+        }
+        let mut counts = [0; MbState::ALL.len()];
+        let mut plugged = 0;
+        for mb in self.mbs.iter() {
             if let Some(i) = MbState::ALL.iter().position(|s| *s == mb.state) {
                 counts[i] += 1;
             }
+            plugged += mb.nr_plugged();
         }
-        counts
+        let mut shown = self.vm.shown.lock();
+        shown.mbs = counts;
+        shown.sbs_plugged = plugged;
     }
 }
