@@ -49,7 +49,8 @@ use kernel::{
         online::OnlineChunk,
         pages::{
             self,
-            OfflinePages, //
+            OfflinePages,
+            Pfn, //
         },
         AddOptions,
         AddedMemory,
@@ -110,6 +111,26 @@ const RETRY_COST_FACTOR: u64 = 10;
 /// Immediate retries after `EAGAIN` (config change or NACK) before backing off; the C driver
 /// retries without bound, which spins while the device keeps refusing.
 const MAX_IMMEDIATE_RETRIES: u32 = 16;
+
+/// The memory-pressure policy for unplugging online memory of `size` bytes, `used` of them in
+/// use: memory that is free moves nothing and is always taken; memory in use is migrated into
+/// the rest of memory only if `MemAvailable` (`avail`) less `size` stays above max(1/32 of
+/// RAM (`total`), 64 MiB). The C driver migrates until allocations fail or the OOM killer
+/// runs; this driver defers and retries instead.
+pub(crate) fn pressure_allows(avail: u64, total: u64, size: u64, used: u64) -> bool {
+    let margin = (total / 32).max(64 << 20);
+    used == 0 || avail.saturating_sub(size) > margin
+}
+
+/// The last time memory pressure put unplugging off, for the status.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deferral {
+    /// `MemAvailable`, in bytes.
+    pub(crate) avail: u64,
+    /// The range that was not taken, and how much of it was in use (whole pageblocks).
+    pub(crate) size: u64,
+    pub(crate) used: u64,
+}
 
 /// Milliseconds since `start`.
 fn elapsed_ms(start: &Instant<Monotonic>) -> u64 {
@@ -186,6 +207,8 @@ pub(crate) struct Shown {
     pub(crate) mbs: [usize; MbState::ALL.len()],
     /// Sub-Block Mode: subblocks plugged, as of the last release of `mbs`.
     pub(crate) sbs_plugged: usize,
+    /// The last time memory pressure put unplugging off.
+    pub(crate) deferral: Option<Deferral>,
     /// Passes of the worker since probe.
     pub(crate) runs: u64,
     /// Time spent in them, in milliseconds.
@@ -836,17 +859,27 @@ impl VirtioMem {
         }
     }
 
-    /// Whether taking `bytes` of online memory away leaves the guest enough: `MemAvailable`
-    /// must stay above max(1/32 of RAM, 64 MiB). Unplugging online memory migrates its users
-    /// into the rest of memory; the C driver keeps going until allocations fail or the OOM
-    /// killer runs. Counts the refusals.
-    pub(crate) fn can_take_online(&self, bytes: u64) -> bool {
+    /// Whether to take the online memory `[pfn, pfn + nr)` now, by the policy of
+    /// [`pressure_allows`]. Counts the refusals and publishes the last one for the status.
+    ///
+    /// # Safety
+    ///
+    /// The range must be memory the driver added, and the driver must not remove it during the
+    /// call.
+    pub(crate) unsafe fn can_take_online(&self, pfn: Pfn, nr: usize) -> bool {
         let page = PAGE_SIZE as u64;
-        let margin = ((pages::total_ram_pages() as u64 * page) / 32).max(64 << 20);
+        // CAST: Page counts fit `u64`.
+        let size = nr as u64 * page;
+        // SAFETY: Per the safety requirements.
+        let used_blocks = unsafe { pages::used_pageblocks(pfn, nr) };
+        // CAST: As above. An upper bound of the memory in use: whole pageblocks.
+        let used = (used_blocks as u64 * pages::pageblock_pages() as u64 * page).min(size);
         let avail = pages::available_pages() as u64 * page;
-        let ok = avail.saturating_sub(bytes) > margin;
+        let total = pages::total_ram_pages() as u64 * page;
+        let ok = pressure_allows(avail, total, size, used);
         if !ok {
             self.deferred_pressure.fetch_add(1, Relaxed);
+            self.shown.lock().deferral = Some(Deferral { avail, size, used });
         }
         ok
     }
@@ -1082,7 +1115,14 @@ impl VirtioMem {
                     1 => !offline && Self::is_movable(r),
                     _ => !offline,
                 };
-                if !wanted || (!offline && !self.can_take_online(self.bb_size.get())) {
+                // CAST: Physical addresses and page counts of added memory fit `usize`.
+                let (pfn, nr) = (
+                    (r.start() >> PAGE_SHIFT) as usize,
+                    (r.size() >> PAGE_SHIFT) as usize,
+                );
+                // SAFETY: The big block is added, and only this worker removes it.
+                let allowed = offline || unsafe { self.can_take_online(pfn, nr) };
+                if !wanted || !allowed {
                     continue;
                 }
                 let Bb::Added(mem) = core::mem::replace(&mut st.bbs[id], Bb::Plugged) else {
@@ -1182,5 +1222,31 @@ impl VirtioMem {
                 still_added
             );
         }
+    }
+}
+
+#[kunit_tests(virtio_mem_rs_pressure)]
+mod tests {
+    use super::*;
+
+    const M: u64 = 1 << 20;
+    const G: u64 = 1 << 30;
+
+    #[test]
+    fn free_memory_is_always_taken() {
+        // 2 GiB of RAM (margin 64 MiB), 150 MiB available of which the 128 MiB block is
+        // free: taking it leaves 22 MiB, but moves nothing.
+        assert!(pressure_allows(150 * M, 2 * G, 128 * M, 0));
+    }
+
+    #[test]
+    fn memory_in_use_needs_the_margin() {
+        assert!(!pressure_allows(150 * M, 2 * G, 128 * M, 2 * M));
+        assert!(pressure_allows(300 * M, 2 * G, 128 * M, 128 * M));
+        // The margin is 1/32 of RAM above 2 GiB: 128 MiB of 4 GiB.
+        assert!(!pressure_allows(250 * M, 4 * G, 128 * M, 2 * M));
+        assert!(pressure_allows(257 * M, 4 * G, 128 * M, 2 * M));
+        // Nothing available at all.
+        assert!(!pressure_allows(0, 4 * G, 2 * M, 2 * M));
     }
 }

@@ -308,7 +308,15 @@ fn show_common(
         f,
         "deferred_pressure: {}",
         vm.deferred_pressure.load(Relaxed)
-    )
+    )?;
+    match sh.deferral {
+        None => writeln!(f, "deferred_last: none"),
+        Some(d) => writeln!(
+            f,
+            "deferred_last: {} bytes, {} in use, with {} available",
+            d.size, d.used, d.avail
+        ),
+    }
 }
 
 fn show_counters(vm: &VirtioMem, sh: &Shown, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -619,10 +619,11 @@ impl VirtioMem {
             let movable = matches!(mb.state, MbState::Movable | MbState::MovablePartial);
             let mut whole_done = false;
             let mut busy_whole = 0;
-            if *nb >= g.sbs_per_mb
+            let whole = *nb >= g.sbs_per_mb
                 && mb.nr_plugged() == g.sbs_per_mb
-                && self.can_take_online(g.mb_size.get())
-            {
+                // SAFETY: `mbs` is held with the block online, so it is not removed.
+                && unsafe { self.can_take_online(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages()) };
+            if whole {
                 match self.fake_offline(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages(), movable) {
                     Ok(pages) => match self.unplug_sbs(g, mb, id, 0, g.sbs_per_mb) {
                         Ok(()) => {
@@ -648,9 +649,11 @@ impl VirtioMem {
                 if *nb == 0 {
                     break;
                 }
-                if !self.can_take_online(g.sb_size.get()) {
-                    // Memory is short: leave the rest for a later run.
-                    break;
+                // SAFETY: `mbs` is held with the block online, so it is not removed.
+                if !unsafe { self.can_take_online(g.sb_pfn(id, sb), g.sb_pages()) } {
+                    // Memory is short and this subblock is in use: leave it for a later run.
+                    // Others may be free.
+                    continue;
                 }
                 let pages = match self.fake_offline(g.sb_pfn(id, sb), g.sb_pages(), movable) {
                     Ok(p) => p,

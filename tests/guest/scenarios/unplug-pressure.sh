@@ -18,7 +18,11 @@ check "modprobe $(vmem_module)" modprobe "$(vmem_module)"
 hostcmd resize vm0 "$(gib 1)" >/dev/null
 check "plug 1 GiB" hostcmd wait-size vm0 "$(gib 1)" 120
 wait_memtotal $((kb0 + 1024 * 1024)) 30
-memhog_start 1400
+# Leave about 110 MiB available: less than a 128 MiB block above the 64 MiB
+# margin (so taking a whole block in use is put off at once), more than a 2 MiB
+# subblock above it (so some subblocks go first).
+avail=$(awk '/^MemAvailable/ { print int($2 / 1024) }' /proc/meminfo)
+memhog_start $((avail - 110))
 diag "$(grep -E '^(MemTotal|MemFree|MemAvailable)' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
 
 hostcmd resize vm0 0 >/dev/null
@@ -26,6 +30,8 @@ sleep 20
 left=$(hostcmd size vm0)
 diag "plugged after 20 s under pressure: $left bytes; deferred $(field deferred_pressure) times"
 check "the driver put unplugging off for memory pressure" [ "$(field deferred_pressure)" -gt 0 ]
+diag "deferred_last: $(field deferred_last)"
+check "the status says what it put off, and why" sh -c "sed -n 's/^deferred_last: //p' $ST | grep -Eq '^[0-9]+ bytes, [1-9][0-9]* in use, with [0-9]+ available$'"
 check "it did not take memory the program needs (some stays plugged)" [ "$left" -gt 0 ]
 check "no page allocation failure" sh -c "! dmesg | grep -q 'page allocation failure'"
 check "no OOM kill" sh -c "! dmesg | grep -q 'Out of memory'"
