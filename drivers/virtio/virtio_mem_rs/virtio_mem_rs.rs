@@ -28,14 +28,17 @@ kernel::module_virtio_driver! {
         unplug_online: bool {
             default: true,
             description: "Try to unplug online memory",
+            perm: 0o644,
         },
         force_bbm: bool {
             default: false,
             description: "Force Big Block Mode. Default is 0 (auto-selection)",
+            perm: 0o444,
         },
         bbm_block_size: u64 {
             default: 0,
             description: "Big Block size in bytes. Default is 0 (auto-detection).",
+            perm: 0o444,
         },
     },
 }
