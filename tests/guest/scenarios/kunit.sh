@@ -16,7 +16,7 @@ done
 for suite in rust_kernel_virtio rust_doctests_kernel rust_kernel_mm_hotplug_notifier \
 	rust_kernel_mm_hotplug_pages rust_kernel_mm_balloon virtio_mem_rs_config \
 	virtio_mem_rs_protocol virtio_mem_rs_kdump virtio_mem_rs_order virtio_mem_rs_pressure \
-	virtio_balloon_rs_protocol; do
+	rust_kernel_module_param virtio_balloon_rs_protocol; do
 	check "KUnit suite $suite ran" sh -c "dmesg | grep -q '# Subtest: $suite'"
 done
 check "no KUnit test failed" sh -c "! dmesg | grep -qE '^\[[ 0-9.]+\] +not ok '"
