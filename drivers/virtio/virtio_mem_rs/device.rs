@@ -157,6 +157,8 @@ pub(crate) struct State {
     pub(crate) clamped: Clamped,
     /// The backoff of the next retry.
     pub(crate) retry_ms: u32,
+    /// The delay of the retry scheduled last.
+    pub(crate) pending_ms: u32,
     /// The longest run since the last success that failed without unplugging anything, in
     /// milliseconds.
     pub(crate) fail_cost_ms: u64,
@@ -197,7 +199,7 @@ pub(crate) struct Shown {
     pub(crate) phase: Phase,
     pub(crate) sizes: Sizes,
     pub(crate) clamped: bool,
-    /// The backoff of the next retry, or of the one pending.
+    /// The delay of the pending retry (0 unless `phase` is `Waiting`).
     pub(crate) retry_ms: u32,
     pub(crate) last_error: i32,
     /// Big Block Mode: big blocks unused, plugged only, and added.
@@ -294,8 +296,10 @@ impl WorkItem<0> for VirtioMem {
 impl WorkItem<1> for VirtioMem {
     type Pointer = Arc<Self>;
 
+    /// The retry timer only queues the worker: two work items could otherwise run passes on two
+    /// CPUs at once, the second waiting for `state` all through the first.
     fn run(this: Arc<Self>) {
-        this.run();
+        this.kick();
     }
 }
 
@@ -520,6 +524,7 @@ impl VirtioMem {
                     sizes: Sizes::default(),
                     clamped: Clamped::default(),
                     retry_ms: RETRY_MIN_MS,
+                    pending_ms: 0,
                     fail_cost_ms: 0,
                     last_error: 0,
                     broken: false,
@@ -527,7 +532,6 @@ impl VirtioMem {
                     unplug_all_required: raw.plugged_size != 0,
                 }),
                 shown <- new_spinlock!(Shown {
-                    retry_ms: RETRY_MIN_MS,
                     bbs: [nr_bbs, 0, 0],
                     mbs: mb_counts,
                     ..Shown::default()
@@ -590,7 +594,11 @@ impl VirtioMem {
         shown.phase = phase;
         shown.sizes = st.sizes;
         shown.clamped = st.clamped.any();
-        shown.retry_ms = st.retry_ms;
+        shown.retry_ms = if phase == Phase::Waiting {
+            st.pending_ms
+        } else {
+            0
+        };
         shown.last_error = st.last_error;
         shown.bbs = bbs;
     }
@@ -646,6 +654,10 @@ impl VirtioMem {
             let mut shown = self.shown.lock();
             shown.runs += 1;
             shown.run_ms = shown.run_ms.saturating_add(ms);
+            // Stopped early: frozen, being removed, or the device went away.
+            if delay.is_none() && shown.phase == Phase::Running {
+                shown.phase = Phase::Idle;
+            }
         }
         if let Some(d) = delay {
             self.schedule_retry(d);
@@ -757,8 +769,8 @@ impl VirtioMem {
                     let delay = u32::try_from(floor)
                         .map_or(RETRY_MAX_MS, |f| st.retry_ms.max(f).min(RETRY_MAX_MS));
                     st.retry_ms = st.retry_ms.saturating_mul(2).min(RETRY_MAX_MS);
+                    st.pending_ms = delay;
                     self.publish(&st, Phase::Waiting);
-                    self.shown.lock().retry_ms = delay;
                     return Some(delay);
                 }
                 Err(e) => {
