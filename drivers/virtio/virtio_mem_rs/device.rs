@@ -1127,6 +1127,9 @@ impl VirtioMem {
                     1 => !offline && Self::is_movable(r),
                     _ => !offline,
                 };
+                if !wanted {
+                    continue;
+                }
                 // CAST: Physical addresses and page counts of added memory fit `usize`.
                 let (pfn, nr) = (
                     (r.start() >> PAGE_SHIFT) as usize,
@@ -1134,7 +1137,7 @@ impl VirtioMem {
                 );
                 // SAFETY: The big block is added, and only this worker removes it.
                 let allowed = offline || unsafe { self.can_take_online(pfn, nr) };
-                if !wanted || !allowed {
+                if !allowed {
                     continue;
                 }
                 let Bb::Added(mem) = core::mem::replace(&mut st.bbs[id], Bb::Plugged) else {
