@@ -49,19 +49,9 @@ pub fn cancel_delayed_work_sync<T, const ID: u64>(this: &Arc<T>) -> bool
 where
     T: WorkItem<ID, Pointer = Arc<T>> + HasDelayedWork<T, ID>,
 {
-    let ptr = Arc::as_ptr(this).cast_mut();
-    // SAFETY: `ptr` points into a live `Arc<T>`; `raw_get_work` only computes a field address.
-    let work = unsafe { Work::raw_get(T::raw_get_work(ptr)) };
-    // SAFETY: By the safety requirements of `HasDelayedWork`, the work is the `work` field of a
-    // `struct delayed_work`.
-    let dwork = unsafe { crate::container_of!(work, bindings::delayed_work, work) };
-    // SAFETY: `dwork` is the initialized `delayed_work` of a live value.
-    let was_pending = unsafe { bindings::cancel_delayed_work_sync(dwork) };
-    if was_pending {
-        // SAFETY: As in `cancel_work_sync`.
-        drop(unsafe { Arc::from_raw(ptr.cast_const()) });
-    }
-    was_pending
+    // SAFETY: `cancel_delayed_work_sync` takes an initialized `delayed_work` and returns whether
+    // it was pending.
+    unsafe { cancel_delayed(this, bindings::cancel_delayed_work_sync) }
 }
 
 /// Cancels the delayed work item `ID` of `this` if it is pending, without waiting for it to
@@ -73,14 +63,33 @@ pub fn cancel_delayed_work<T, const ID: u64>(this: &Arc<T>) -> bool
 where
     T: WorkItem<ID, Pointer = Arc<T>> + HasDelayedWork<T, ID>,
 {
+    // SAFETY: `cancel_delayed_work` takes an initialized `delayed_work` and returns whether it
+    // was pending.
+    unsafe { cancel_delayed(this, bindings::cancel_delayed_work) }
+}
+
+/// Cancels the delayed work item `ID` of `this` with `cancel`, and drops the reference the item
+/// held if it was pending.
+///
+/// # Safety
+///
+/// `cancel` must be one of the C functions that cancel a `delayed_work`, returning `true` exactly
+/// when it took the item off its pending state.
+unsafe fn cancel_delayed<T, const ID: u64>(
+    this: &Arc<T>,
+    cancel: unsafe extern "C" fn(*mut bindings::delayed_work) -> bool,
+) -> bool
+where
+    T: WorkItem<ID, Pointer = Arc<T>> + HasDelayedWork<T, ID>,
+{
     let ptr = Arc::as_ptr(this).cast_mut();
     // SAFETY: `ptr` points into a live `Arc<T>`; `raw_get_work` only computes a field address.
     let work = unsafe { Work::raw_get(T::raw_get_work(ptr)) };
     // SAFETY: By the safety requirements of `HasDelayedWork`, the work is the `work` field of a
     // `struct delayed_work`.
     let dwork = unsafe { crate::container_of!(work, bindings::delayed_work, work) };
-    // SAFETY: `dwork` is the initialized `delayed_work` of a live value.
-    let was_pending = unsafe { bindings::cancel_delayed_work(dwork) };
+    // SAFETY: `dwork` is the initialized `delayed_work` of a live value, as `cancel` requires.
+    let was_pending = unsafe { cancel(dwork) };
     if was_pending {
         // SAFETY: As in `cancel_work_sync`: the pending item's reference is ours now. `this`
         // holds another one, so this drop does not free the value.
