@@ -265,7 +265,10 @@ pub(crate) struct VirtioMem {
     work: Work<VirtioMem, 0>,
     #[pin]
     retry: DelayedWork<VirtioMem, 1>,
-    /// Set at teardown: nothing is queued any more, and onlining or offlining is refused.
+    /// Set first at teardown: nothing is queued any more, and the worker stops at the next
+    /// pass.
+    pub(crate) stopping: Atomic<bool>,
+    /// Set at teardown once the worker has stopped: onlining or offlining is refused.
     pub(crate) removing: Atomic<bool>,
     /// Set while the system is suspended: the worker does not run.
     pub(crate) frozen: Atomic<bool>,
@@ -538,6 +541,7 @@ impl VirtioMem {
                 }),
                 work <- kernel::new_work!("virtio_mem_rs::work"),
                 retry <- kernel::new_delayed_work!("virtio_mem_rs::retry"),
+                stopping: Atomic::new(false),
                 removing: Atomic::new(false),
                 frozen: Atomic::new(false),
                 config_changed: Atomic::new(true),
@@ -561,7 +565,7 @@ impl VirtioMem {
 
     /// Schedules the worker now.
     pub(crate) fn kick(self: &Arc<Self>) {
-        if !self.removing.load(Relaxed) && !self.frozen.load(Relaxed) {
+        if !self.stopping.load(Relaxed) && !self.frozen.load(Relaxed) {
             // Already queued is fine: it will see the latest state.
             let _ = workqueue::system_freezable().enqueue::<_, 0>(self.clone());
         }
@@ -574,7 +578,7 @@ impl VirtioMem {
     }
 
     fn schedule_retry(self: &Arc<Self>, ms: u32) {
-        if !self.removing.load(Relaxed) && !self.frozen.load(Relaxed) {
+        if !self.stopping.load(Relaxed) && !self.frozen.load(Relaxed) {
             let delay: Jiffies = kernel::time::msecs_to_jiffies(ms);
             let _ = workqueue::system_freezable().enqueue_delayed::<_, 1>(self.clone(), delay);
         }
@@ -670,7 +674,7 @@ impl VirtioMem {
         let mut immediate = 0;
         let mut plugged_at_start = None;
         loop {
-            if self.removing.load(Relaxed) || self.frozen.load(Relaxed) {
+            if self.stopping.load(Relaxed) || self.frozen.load(Relaxed) {
                 return None;
             }
             let mut st = self.state.lock();
@@ -1197,9 +1201,14 @@ impl VirtioMem {
     /// Stops the worker and removes what can be removed; memory that is still online stays,
     /// with the device region and memory group, as in the C driver.
     pub(crate) fn teardown(self: &Arc<Self>) {
-        self.removing.store(true, Relaxed);
+        self.stopping.store(true, Relaxed);
         workqueue::cancel_work_sync::<_, 0>(self);
         workqueue::cancel_delayed_work_sync::<_, 1>(self);
+        // Only now refuse onlining and offlining: a pass in flight finishes what it started,
+        // such as removing a block whose memory it has just unplugged. Refusing that offline
+        // would leave the block, and the device region with it, behind (the C driver sets
+        // `removing` before it waits, and so can).
+        self.removing.store(true, Relaxed);
         let mut st = self.state.lock();
         let mut still_added = self.sbm_teardown();
         for id in 0..st.bbs.len() {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# scenario: the Rust virtio-mem driver's debugfs status in both modes, force_bbm, bbm_block_size, reload
+# scenario: the Rust virtio-mem driver's debugfs status in both modes, force_bbm, bbm_block_size, reload, rmmod right behind the worker
 # qemu: --vmem id=vm0,size=4G
 # drivers: rust
 # timeout: 300
@@ -65,4 +65,29 @@ check_eq "one big block added" 1 "$(field blocks_added)"
 hostcmd resize vm0 0 >/dev/null
 hostcmd wait-size vm0 0 60 >/dev/null && ok "unplugged again" || not_ok "unplugged again"
 check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
+
+# rmmod right behind the worker. In Sub-Block Mode the device has nothing plugged once the
+# last unplug request is answered; the worker then offlines and removes the block. An
+# rmmod in that window must wait for the pass, not refuse its offline: that would leave
+# the block added and the device region claimed, so no reload could bind the device (the
+# C driver refuses it). rmmod_when unloads the moment the status shows nothing plugged.
+n0=$(nr_blocks) raced=0 left=0 bound=0
+for i in 1 2 3; do
+	modprobe virtio_mem_rs && [ -e /sys/bus/virtio/devices/virtio0/driver ] || break
+	bound=$((bound + 1))
+	hostcmd resize vm0 "$(mib 256)" >/dev/null
+	hostcmd wait-size vm0 "$(mib 256)" 60 >/dev/null || break
+	wait_for 10 '[ "$(field plugged_size)" = "$(mib 256)" ]'
+	hostcmd resize vm0 0 >/dev/null
+	out=$(rmmod_when $ST "plugged_size: 0" virtio_mem_rs 60) || { echo "$out"; break; }
+	echo "$out" | head -1
+	case "$out" in *"#   worker: running"*) raced=$((raced + 1)) ;; esac
+	[ "$(nr_blocks)" = "$n0" ] || left=$((left + 1))
+done
+diag "rmmod came while the worker ran in $raced of 3 cycles"
+check_eq "a reload binds the device every time" 3 "$bound"
+check "rmmod raced the worker at least once" [ "$raced" -ge 1 ]
+check_eq "rmmod right after the last unplug leaves no block behind" 0 "$left"
+check "the driver never left memory behind" sh -c "! dmesg | grep -q 'memory added; they stay'"
+check_eq "the device has nothing plugged" 0 "$(hostcmd size vm0)"
 ktap_finish
