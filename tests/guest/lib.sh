@@ -122,9 +122,13 @@ kexec_prepare() {
 		[ "$(cat $_flag)" = 1 ] || bail "kexec: load this kernel${_crash:+ as the crash kernel}"
 	ok "kexec: this kernel is loaded${_crash:+ as the crash kernel}"
 }
+# console_drain: wait until everything printed so far has left the serial console. A
+# write returns once the tty has the text, not the UART; a crash or a kexec right after
+# would cut the last lines off. stty sets the console's own settings with TCSADRAIN.
+console_drain() { stty -F /dev/console "$(stty -F /dev/console -g)"; }
 # expect_crash: tell the host runner that the kernel crashes on purpose now; the
 # console check skips the crash report until the next kernel boots.
-expect_crash() { echo "# vmem-expected-crash"; }
+expect_crash() { echo "# vmem-expected-crash"; console_drain; }
 
 # --- balloon and vmstat helpers ------------------------------------------------------
 vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }

@@ -26,6 +26,7 @@ if [ "$(vmem_phase)" = 1 ]; then
 	check "plug 256 MiB" hostcmd wait-size vm0 "$SIZE" 120
 	memhog_start 200 || bail "memhog"
 	kexec_prepare
+	console_drain
 	kexec_load --exec
 	bail "still running after kexec"
 fi
