@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # scenario: unplug online memory holding transparent huge pages (SBM), and holding a program's data in Big Block Mode; every page verified
-# qemu: --vmem id=vm0,size=2G
+# qemu: --ram 1536M --vmem id=vm0,size=2G
 # drivers: c rust
 # timeout: 420
 #

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # scenario: unplug ZONE_MOVABLE memory while a program holds and verifies data in it
-# qemu: --vmem id=vm0,size=4G
+# qemu: --ram 1536M --vmem id=vm0,size=4G
 # drivers: c rust
 # timeout: 420
 . /tests/lib.sh
