@@ -130,6 +130,21 @@ console_drain() { stty -F /dev/console "$(stty -F /dev/console -g)"; }
 # console check skips the crash report until the next kernel boots.
 expect_crash() { echo "# vmem-expected-crash"; console_drain; }
 
+# --- devices, zones, the Rust driver's status --------------------------------------
+# bound N: virtio device N (virtioN) has a driver bound.
+bound() { [ -e /sys/bus/virtio/devices/virtio$1/driver ]; }
+# driver_of N: the name of the driver bound to virtioN; empty if none.
+driver_of() { basename "$(readlink /sys/bus/virtio/devices/virtio$1/driver 2>/dev/null)" 2>/dev/null; }
+# movable_free_kb: free memory in ZONE_MOVABLE (of the first node that has one), in kB.
+movable_free_kb() { awk '/zone +Movable/ { m = 1 } m && /nr_free_pages/ { print $2 * 4; exit }' /proc/zoneinfo; }
+# uptime_s, uptime_cs: seconds and centiseconds since boot.
+uptime_s() { sed 's/\..*//' /proc/uptime; }
+uptime_cs() { sed 's/ .*//; s/\.//' /proc/uptime; }
+# RS_STATUS: the Rust virtio-mem driver's debugfs status of virtio0; rs_field NAME: one of
+# its fields.
+RS_STATUS=/sys/kernel/debug/virtio_mem_rs.virtio0/status
+rs_field() { sed -n "s/^$1: //p" $RS_STATUS; }
+
 # --- balloon and vmstat helpers ------------------------------------------------------
 vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 meminfo_kb() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }

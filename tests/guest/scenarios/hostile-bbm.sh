@@ -23,7 +23,6 @@ echo online_movable > $MEMDIR/auto_online_blocks
 kb0=$(memtotal_kb)
 dmesg -c >/dev/null
 
-bound() { [ -e /sys/bus/virtio/devices/virtio$1/driver ]; }
 logged() { dmesg | grep -F "$M virtio$1: $2" >/dev/null; }
 req() { hostcmd resize "$1" "$2" >/dev/null; }
 settles() {

@@ -16,7 +16,6 @@ M=$(vmem_module)
 echo online_movable > $MEMDIR/auto_online_blocks
 kb0=$(memtotal_kb)
 
-bound() { [ -e /sys/bus/virtio/devices/virtio$1/driver ]; }
 req() { hostcmd resize "$1" "$2" >/dev/null; }
 # settles DEV BYTES: the device reaches BYTES plugged and is still there 1 s later.
 settles() {

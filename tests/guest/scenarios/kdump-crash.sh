@@ -31,7 +31,7 @@ if [ "$(vmem_phase)" = 1 ]; then
 	hostcmd resize vm0 "$PLUGGED" >/dev/null
 	check "plug 320 MiB" hostcmd wait-size vm0 "$PLUGGED" 120
 	memhog_start 256 || bail "memhog"
-	free_kb=$(awk '/zone +Movable/ { m = 1 } m && /nr_free_pages/ { print $2 * 4; exit }' /proc/zoneinfo)
+	free_kb=$(movable_free_kb)
 	diag "ZONE_MOVABLE free with the program running: $free_kb kB"
 	kexec_prepare --crash
 	expect_crash

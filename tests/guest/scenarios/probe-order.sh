@@ -19,7 +19,6 @@
 
 echo online_movable > $MEMDIR/auto_online_blocks
 kb0=$(memtotal_kb)
-driver_of() { basename "$(readlink /sys/bus/virtio/devices/$1/driver 2>/dev/null)" 2>/dev/null; }
 # Memory blocks of vm1's region (0x140000000, 512 MiB) that exist.
 vm1_blocks() {
 	_bs=$(block_size) _n=0
@@ -31,18 +30,18 @@ vm1_blocks() {
 
 check "modprobe virtio_mem (C)" modprobe virtio_mem
 sleep 1
-check_eq "C binds virtio0" virtio_mem "$(driver_of virtio0)"
+check_eq "C binds virtio0" virtio_mem "$(driver_of 0)"
 check "virtio1 is vm1 (start address 0x140000000)" \
 	sh -c "dmesg | grep -q 'virtio_mem virtio1: start address: 0x140000000'"
 echo virtio1 > /sys/bus/virtio/drivers/virtio_mem/unbind
-check_eq "virtio1 unbound from C" "" "$(driver_of virtio1)"
+check_eq "virtio1 unbound from C" "" "$(driver_of 1)"
 
 hostcmd resize vm1 "$(mib 256)" >/dev/null
 check_eq "vm1 has a request and nothing plugged" "$(mib 256) 0" \
 	"$(hostcmd qom-get vm1 requested-size) $(hostcmd size vm1)"
 check "modprobe virtio_mem_rs" modprobe virtio_mem_rs
 sleep 1
-check_eq "the Rust driver refuses virtio1: the callback is taken" "" "$(driver_of virtio1)"
+check_eq "the Rust driver refuses virtio1: the callback is taken" "" "$(driver_of 1)"
 check "...and says why" sh -c "dmesg | grep -q 'virtio_mem_rs virtio1: the online page callback is taken'"
 # A worker started before the failure runs even after it (the queued work holds the
 # device), and logs what it does: the requested size, or the error of a request to the
@@ -61,7 +60,7 @@ check "rmmod virtio_mem (C), nothing plugged" rmmod virtio_mem
 # 200 MiB: memory block 40 whole, block 41 with 36 of its 64 subblocks.
 hostcmd resize vm1 "$(mib 200)" >/dev/null
 echo virtio1 > /sys/bus/virtio/drivers/virtio_mem_rs/bind
-check_eq "the Rust driver binds virtio1 now" virtio_mem_rs "$(driver_of virtio1)"
+check_eq "the Rust driver binds virtio1 now" virtio_mem_rs "$(driver_of 1)"
 check "vm1 plugs the 200 MiB requested at probe" hostcmd wait-size vm1 "$(mib 200)" 120
 wait_memtotal $((kb0 + 200 * 1024)) 30
 check_eq "MemTotal grew by exactly 200 MiB (no unplugged subblock onlined)" \

@@ -26,9 +26,6 @@ BASE=$((0x100000000))
 SIZE=$((1 << 30))
 echo online_movable > $MEMDIR/auto_online_blocks
 kb0=$(memtotal_kb)
-ST=/sys/kernel/debug/virtio_mem_rs.virtio0/status
-field() { sed -n "s/^$1: //p" $ST; }
-uptime_s() { sed 's/\..*//' /proc/uptime; }
 
 # units_held DIR UNIT: how many UNIT-sized units of the device hold a pinned page.
 units_held() {
@@ -58,7 +55,7 @@ for mode in sbm bbm; do
 	expect=$((n * unit))
 
 	dmesg -c >/dev/null
-	[ -r "$ST" ] && r0=$(field worker_runs) m0=$(field worker_run_ms) u0=$(uptime_s)
+	[ -r "$RS_STATUS" ] && r0=$(rs_field worker_runs) m0=$(rs_field worker_run_ms) u0=$(uptime_s)
 	hostcmd resize vm0 0 >/dev/null
 	if t=$(hostcmd wait-size vm0 "$expect" 180); then
 		ok "$mode: settles at the $n units that hold pinned pages (${t} s)"
@@ -68,7 +65,7 @@ for mode in sbm bbm; do
 	sleep 2
 	check_eq "$mode: and stays there" "$expect" "$(hostcmd size vm0)"
 	# What the retries cost while the pages stay pinned (the Rust driver counts its passes).
-	[ -r "$ST" ] && diag "$mode: $(($(uptime_s) - u0)) s since the request: $(($(field worker_runs) - r0)) worker passes, $(($(field worker_run_ms) - m0)) ms in them, next retry in $(field retry_ms) ms"
+	[ -r "$RS_STATUS" ] && diag "$mode: $(($(uptime_s) - u0)) s since the request: $(($(rs_field worker_runs) - r0)) worker passes, $(($(rs_field worker_run_ms) - m0)) ms in them, next retry in $(rs_field retry_ms) ms"
 	check_eq "$mode: MemTotal agrees" $((kb0 + expect / 1024)) "$(memtotal_kb)"
 
 	# The retries go on in the background; the driver and memory hotplug still work.
@@ -92,10 +89,10 @@ for mode in sbm bbm; do
 	# says when the next retry comes, and it must come then.
 	hostcmd resize vm0 0 >/dev/null
 	check "$mode: settles again at the units with pinned pages" hostcmd wait-size vm0 "$expect" 180
-	if [ -r "$ST" ]; then
-		wait_for 120 '[ "$(field worker)" = waiting ]'
-		check_eq "$mode: the worker waits for a retry" waiting "$(field worker)"
-		next=$(($(field retry_ms) / 1000))
+	if [ -r "$RS_STATUS" ]; then
+		wait_for 120 '[ "$(rs_field worker)" = waiting ]'
+		check_eq "$mode: the worker waits for a retry" waiting "$(rs_field worker)"
+		next=$(($(rs_field retry_ms) / 1000))
 		notice=$((next + 15))
 	else
 		sleep 5

@@ -9,8 +9,6 @@
 # allocation failures, which this harness counts as a failure (see the issue note).
 . /tests/lib.sh
 
-ST=/sys/kernel/debug/virtio_mem_rs.virtio0/status
-field() { sed -n "s/^$1: //p" $ST; }
 
 echo online_movable > $MEMDIR/auto_online_blocks
 kb0=$(memtotal_kb)
@@ -28,10 +26,10 @@ diag "$(grep -E '^(MemTotal|MemFree|MemAvailable)' /proc/meminfo | tr -s ' ' | t
 hostcmd resize vm0 0 >/dev/null
 sleep 20
 left=$(hostcmd size vm0)
-diag "plugged after 20 s under pressure: $left bytes; deferred $(field deferred_pressure) times"
-check "the driver put unplugging off for memory pressure" [ "$(field deferred_pressure)" -gt 0 ]
-diag "deferred_last: $(field deferred_last)"
-check "the status says what it put off, and why" sh -c "sed -n 's/^deferred_last: //p' $ST | grep -Eq '^[0-9]+ bytes, [1-9][0-9]* in use, with [0-9]+ available$'"
+diag "plugged after 20 s under pressure: $left bytes; deferred $(rs_field deferred_pressure) times"
+check "the driver put unplugging off for memory pressure" [ "$(rs_field deferred_pressure)" -gt 0 ]
+diag "deferred_last: $(rs_field deferred_last)"
+check "the status says what it put off, and why" sh -c "sed -n 's/^deferred_last: //p' $RS_STATUS | grep -Eq '^[0-9]+ bytes, [1-9][0-9]* in use, with [0-9]+ available$'"
 check "it did not take memory the program needs (some stays plugged)" [ "$left" -gt 0 ]
 check "no page allocation failure" sh -c "! dmesg | grep -q 'page allocation failure'"
 check "no OOM kill" sh -c "! dmesg | grep -q 'Out of memory'"

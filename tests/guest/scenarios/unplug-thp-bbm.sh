@@ -13,7 +13,6 @@
 . /tests/lib.sh
 
 M=$(vmem_module)
-movable_free_kb() { awk '/zone +Movable/ { m = 1 } m && /nr_free_pages/ { print $2 * 4; exit }' /proc/zoneinfo; }
 echo online_movable > $MEMDIR/auto_online_blocks
 kb0=$(memtotal_kb)
 

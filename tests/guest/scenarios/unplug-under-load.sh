@@ -6,8 +6,6 @@
 # timeout: 420
 . /tests/lib.sh
 
-movable_free_kb() { awk '/zone +Movable/ { m = 1 } m && /nr_free_pages/ { print $2 * 4; exit }' /proc/zoneinfo; }
-
 echo online_movable > $MEMDIR/auto_online_blocks
 kb0=$(memtotal_kb)
 check "modprobe $(vmem_module)" modprobe "$(vmem_module)"
@@ -23,12 +21,10 @@ check "the program's data landed in ZONE_MOVABLE (>= 512 MiB)" [ $((free0 - free
 # The Rust driver's worker keeps its state locked through a whole pass, here the
 # minute or so of migrating the program's data; its debugfs status must answer all
 # the same. Read it every second meanwhile, timing each read (centiseconds).
-ST=/sys/kernel/debug/virtio_mem_rs.virtio0/status
-uptime_cs() { sed 's/ .*//; s/\.//' /proc/uptime; }
 watch_status() {
 	while [ ! -e "$1/stop" ]; do
 		a=$(uptime_cs)
-		w=$(sed -n 's/^worker: //p' $ST)
+		w=$(rs_field worker)
 		echo "$(($(uptime_cs) - a)) $w" >>"$1/reads"
 		sleep 1
 	done

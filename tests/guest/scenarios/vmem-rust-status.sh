@@ -6,62 +6,60 @@
 # timeout: 300
 . /tests/lib.sh
 
-ST=/sys/kernel/debug/virtio_mem_rs.virtio0/status
-field() { sed -n "s/^$1: //p" $ST; }
 
 echo online_movable > $MEMDIR/auto_online_blocks
 check "modprobe virtio_mem_rs" modprobe virtio_mem_rs
-check "status file exists" [ -r $ST ]
-check_eq "2 MiB device blocks select Sub-Block Mode" sbm "$(field mode)"
-check_eq "subblock size" 0x200000 "$(field subblock_size)"
+check "status file exists" [ -r $RS_STATUS ]
+check_eq "2 MiB device blocks select Sub-Block Mode" sbm "$(rs_field mode)"
+check_eq "subblock size" 0x200000 "$(rs_field subblock_size)"
 hostcmd resize vm0 "$(mib 130)" >/dev/null
 hostcmd wait-size vm0 "$(mib 130)" 60 >/dev/null || not_ok "device plugged 130 MiB"
-wait_for 10 '[ "$(field blocks_movable_partial)" = 1 ]'
-check_eq "one full block online movable" 1 "$(field blocks_movable)"
-check_eq "one partial block online movable" 1 "$(field blocks_movable_partial)"
-check_eq "driver plugged size" "$(mib 130)" "$(field plugged_size)"
+wait_for 10 '[ "$(rs_field blocks_movable_partial)" = 1 ]'
+check_eq "one full block online movable" 1 "$(rs_field blocks_movable)"
+check_eq "one partial block online movable" 1 "$(rs_field blocks_movable_partial)"
+check_eq "driver plugged size" "$(mib 130)" "$(rs_field plugged_size)"
 hostcmd resize vm0 0 >/dev/null
 hostcmd wait-size vm0 0 60 >/dev/null || not_ok "device unplugged to 0"
-wait_for 10 '[ "$(field plugged_size)" = 0 ]'
-check_eq "nothing plugged" 0 "$(field plugged_size)"
+wait_for 10 '[ "$(rs_field plugged_size)" = 0 ]'
+check_eq "nothing plugged" 0 "$(rs_field plugged_size)"
 check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
 
 check "modprobe virtio_mem_rs force_bbm=1" modprobe virtio_mem_rs force_bbm=1
-check_eq "force_bbm selects Big Block Mode" bbm "$(field mode)"
-check_eq "big block is one memory block" "0x$(cat $MEMDIR/block_size_bytes)" "$(field big_block_size)"
-check_eq "region matches the device" "0x100000000 0x100000000" "$(field region)"
-check_eq "nothing requested" 0 "$(field requested_size)"
+check_eq "force_bbm selects Big Block Mode" bbm "$(rs_field mode)"
+check_eq "big block is one memory block" "0x$(cat $MEMDIR/block_size_bytes)" "$(rs_field big_block_size)"
+check_eq "region matches the device" "0x100000000 0x100000000" "$(rs_field region)"
+check_eq "nothing requested" 0 "$(rs_field requested_size)"
 
 hostcmd resize vm0 "$(mib 512)" >/dev/null
 hostcmd wait-size vm0 "$(mib 512)" 60 >/dev/null || not_ok "device plugged 512 MiB"
-wait_for 10 '[ "$(field blocks_added)" = 4 ]'
-check_eq "four big blocks added" 4 "$(field blocks_added)"
-check_eq "driver plugged size" "$(mib 512)" "$(field plugged_size)"
-check_eq "requested size" "$(mib 512)" "$(field requested_size)"
-check_eq "all of it online (auto-online)" 0 "$(field offline_size)"
-check_eq "four plug requests, none failed" "4 failed 0" "$(field requests_plug)"
-check_eq "no error" 0 "$(field last_error)"
-check_eq "not broken" false "$(field broken)"
+wait_for 10 '[ "$(rs_field blocks_added)" = 4 ]'
+check_eq "four big blocks added" 4 "$(rs_field blocks_added)"
+check_eq "driver plugged size" "$(mib 512)" "$(rs_field plugged_size)"
+check_eq "requested size" "$(mib 512)" "$(rs_field requested_size)"
+check_eq "all of it online (auto-online)" 0 "$(rs_field offline_size)"
+check_eq "four plug requests, none failed" "4 failed 0" "$(rs_field requests_plug)"
+check_eq "no error" 0 "$(rs_field last_error)"
+check_eq "not broken" false "$(rs_field broken)"
 
 hostcmd resize vm0 0 >/dev/null
 hostcmd wait-size vm0 0 60 >/dev/null || not_ok "device unplugged to 0"
-wait_for 10 '[ "$(field blocks_added)" = 0 ]'
-check_eq "unplugging online memory counts migrated bytes" "$(mib 512)" "$(field migrated_size)"
-check_eq "four unplug requests" "4 failed 0" "$(field requests_unplug)"
+wait_for 10 '[ "$(rs_field blocks_added)" = 0 ]'
+check_eq "unplugging online memory counts migrated bytes" "$(mib 512)" "$(rs_field migrated_size)"
+check_eq "four unplug requests" "4 failed 0" "$(rs_field requests_unplug)"
 check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
-check "status file is gone" [ ! -e $ST ]
+check "status file is gone" [ ! -e $RS_STATUS ]
 
 # A bad bbm_block_size is ignored with a warning; a good one is used.
 check "modprobe virtio_mem_rs force_bbm=1 bbm_block_size=3" modprobe virtio_mem_rs force_bbm=1 bbm_block_size=3
 check "the bad value was reported" sh -c "dmesg | grep -q 'bbm_block_size=0x3 ignored'"
-check_eq "...and the default big block used" "0x$(cat $MEMDIR/block_size_bytes)" "$(field big_block_size)"
+check_eq "...and the default big block used" "0x$(cat $MEMDIR/block_size_bytes)" "$(rs_field big_block_size)"
 check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
 check "modprobe virtio_mem_rs force_bbm=1 bbm_block_size=1G" modprobe virtio_mem_rs force_bbm=1 bbm_block_size=$(gib 1)
-check_eq "big block is 1 GiB" 0x40000000 "$(field big_block_size)"
+check_eq "big block is 1 GiB" 0x40000000 "$(rs_field big_block_size)"
 hostcmd resize vm0 "$(gib 1)" >/dev/null
 t=$(hostcmd wait-size vm0 "$(gib 1)" 60) && ok "1 GiB plugged as one big block (${t} s)" || not_ok "1 GiB plugged"
-wait_for 10 '[ "$(field blocks_added)" = 1 ]'
-check_eq "one big block added" 1 "$(field blocks_added)"
+wait_for 10 '[ "$(rs_field blocks_added)" = 1 ]'
+check_eq "one big block added" 1 "$(rs_field blocks_added)"
 hostcmd resize vm0 0 >/dev/null
 hostcmd wait-size vm0 0 60 >/dev/null && ok "unplugged again" || not_ok "unplugged again"
 check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
@@ -73,13 +71,13 @@ check "rmmod virtio_mem_rs" rmmod virtio_mem_rs
 # C driver refuses it). rmmod_when unloads the moment the status shows nothing plugged.
 n0=$(nr_blocks) raced=0 left=0 bound=0
 for i in 1 2 3; do
-	modprobe virtio_mem_rs && [ -e /sys/bus/virtio/devices/virtio0/driver ] || break
+	modprobe virtio_mem_rs && bound 0 || break
 	bound=$((bound + 1))
 	hostcmd resize vm0 "$(mib 256)" >/dev/null
 	hostcmd wait-size vm0 "$(mib 256)" 60 >/dev/null || break
-	wait_for 10 '[ "$(field plugged_size)" = "$(mib 256)" ]'
+	wait_for 10 '[ "$(rs_field plugged_size)" = "$(mib 256)" ]'
 	hostcmd resize vm0 0 >/dev/null
-	out=$(rmmod_when $ST "plugged_size: 0" virtio_mem_rs 60) || { echo "$out"; break; }
+	out=$(rmmod_when $RS_STATUS "plugged_size: 0" virtio_mem_rs 60) || { echo "$out"; break; }
 	echo "$out" | head -1
 	case "$out" in *"#   worker: running"*) raced=$((raced + 1)) ;; esac
 	[ "$(nr_blocks)" = "$n0" ] || left=$((left + 1))
