@@ -914,13 +914,25 @@ impl VirtioMem {
         true
     }
 
-    /// Whether the first page of `r` is in `ZONE_MOVABLE`.
+    /// Whether every online memory block of `r` is in `ZONE_MOVABLE`, as the C driver decides
+    /// (`virtio_mem_bbm_bb_is_movable()`). A big block may span several memory blocks, each
+    /// onlined to a zone of its own; one in `ZONE_NORMAL` holds memory the kernel may need
+    /// and may hold its unmovable allocations, so such a big block waits for the last pass.
     fn is_movable(r: PhysRange) -> bool {
-        // CAST: See `is_offline`.
-        let pfn = (r.start() >> kernel::page::PAGE_SHIFT) as usize;
-        // SAFETY: The caller holds the `AddedMemory` of `r`, so its memmap exists, and the pfn is
-        // online as checked just before.
-        pages::pfn_is_online(pfn) && unsafe { pages::pfn_is_movable(pfn) }
+        let step = hotplug::block_size();
+        let mut a = r.start();
+        while a <= r.last() {
+            // CAST: See `is_offline`.
+            let pfn = (a >> PAGE_SHIFT) as usize;
+            // SAFETY: The caller holds the `AddedMemory` of `r`, so its memmap exists, and the
+            // pfn is online as checked just before (racy, as in the C driver: an offlining
+            // in between is caught when the block is taken).
+            if pages::pfn_is_online(pfn) && !unsafe { pages::pfn_is_movable(pfn) } {
+                return false;
+            }
+            a = a.saturating_add(step);
+        }
+        true
     }
 
     /// The big blocks in the order to try them: the highest first, as in the C driver; for
