@@ -1122,7 +1122,9 @@ impl VirtioMem {
         let online = crate::module_parameters::unplug_online.value();
         for pass in 0..3 {
             if pass > 0 && !online {
-                break;
+                // As in the C driver: without `unplug_online` the request is done once the
+                // offline memory is unplugged. Offlining more memory runs the worker again.
+                return Ok(());
             }
             for id in self.bbm_unplug_order(st, pass > 0)? {
                 if left == 0 {

@@ -22,9 +22,31 @@ wait_for 30 '[ "$(blocks | grep -cvxF -f /tmp/b0)" = 0 ]'
 check_eq "and removed" 0 "$(blocks | grep -cvxF -f /tmp/b0)"
 check "rmmod $(vmem_module)" rmmod "$(vmem_module)"
 
+# The same in Big Block Mode. As in C, a request is done once the offline memory is
+# unplugged: the worker goes idle instead of retrying the online memory it must not
+# take, and offlining memory by hand runs it again.
+M=$(vmem_module)
+check "bbm: modprobe $M force_bbm=1 unplug_online=0" modprobe "$M" force_bbm=1 unplug_online=0
+hostcmd resize vm0 "$(mib 256)" >/dev/null
+check "bbm: plug 256 MiB" hostcmd wait-size vm0 "$(mib 256)" 120
+hostcmd resize vm0 0 >/dev/null
+sleep 3
+check_eq "bbm: online memory stays plugged" "$(mib 256)" "$(hostcmd size vm0)"
+if [ "$M" = virtio_mem_rs ]; then
+	wait_for 10 '[ "$(rs_field worker)" = idle ]'
+	check_eq "bbm: the request is done: the worker is idle, no retry pending" "idle 0" \
+		"$(rs_field worker) $(rs_field retry_ms)"
+fi
+for b in $(blocks | grep -vxF -f /tmp/b0); do
+	echo offline > $MEMDIR/memory$b/state || not_ok "bbm: offline memory$b"
+done
+t=$(hostcmd wait-size vm0 0 120) && ok "bbm: offlined memory is unplugged (${t} s)" || not_ok "bbm: offlined memory is unplugged"
+wait_for 30 '[ "$(blocks | grep -cvxF -f /tmp/b0)" = 0 ]'
+check_eq "bbm: and removed" 0 "$(blocks | grep -cvxF -f /tmp/b0)"
+check "bbm: rmmod $M" rmmod "$M"
+
 # The parameters show in sysfs as in C: unplug_online 0644, the others 0444, and
 # the worker reads unplug_online on each pass.
-M=$(vmem_module)
 P=/sys/module/$M/parameters
 check "modprobe $M" modprobe "$M"
 check_eq "unplug_online reads Y" Y "$(cat $P/unplug_online)"
