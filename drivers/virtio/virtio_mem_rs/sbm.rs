@@ -174,29 +174,40 @@ impl Mb {
 
     /// Keeps `p`, without allocating while capacity lasts (it does: see `new`).
     fn keep(&mut self, p: OfflinePages) {
-        if let Err(e) = self.kept.push_within_capacity(p) {
-            // Unexpected: fall back to allocating. If that fails too, the pages stay offline
-            // for good (the token warns when dropped).
-            self.kept.push(e.0, GFP_KERNEL).ok();
-        }
+        stash(&mut self.kept, p);
     }
 
     pub(crate) fn nr_plugged(&self) -> usize {
         self.plugged.iter().map(|w| w.count_ones() as usize).sum()
     }
 
-    /// Takes the kept pages in `[start, end)`, splitting tokens that straddle its edges.
-    fn take_kept(&mut self, start: usize, end: usize) -> Result<KVec<OfflinePages>> {
-        let mut taken = KVec::new();
-        let mut rest = KVec::with_capacity(self.kept.len() + 2, GFP_KERNEL)?;
-        taken.reserve(self.kept.len() + 2, GFP_KERNEL)?;
+    /// Allocates what [`Self::take_kept`] needs. Called before the device plugs anything:
+    /// once it has, nothing may fail, or the pages of plugged subblocks would stay offline.
+    fn take_room(&self) -> Result<TakeRoom> {
+        // At most one token straddles each edge of the range, so taking splits at most two:
+        // `rest` gets at most `kept.len() + 2` tokens. It becomes `kept`, so it also keeps the
+        // capacity guarantee of `new`.
+        let want = (self.plugged.len() * 64 + 4).max(self.kept.len() + 2);
+        Ok(TakeRoom {
+            rest: KVec::with_capacity(want, GFP_KERNEL)?,
+            taken: KVec::with_capacity(self.kept.len() + 2, GFP_KERNEL)?,
+        })
+    }
+
+    /// Takes the kept pages in `[start, end)`, splitting tokens that straddle its edges, into
+    /// the vectors of `room`; allocates nothing.
+    fn take_kept(&mut self, room: TakeRoom, start: usize, end: usize) -> KVec<OfflinePages> {
+        let TakeRoom {
+            mut rest,
+            mut taken,
+        } = room;
         for mut t in self.kept.drain_all() {
             // Split off what lies before `start` and after `end`.
             if t.pfn() < start && t.pfn() + t.nr_pages() > start {
                 let at = start - t.pfn();
                 match t.split(at) {
                     Ok((a, b)) => {
-                        rest.push_within_capacity(a).map_err(|_| ENOMEM)?;
+                        stash(&mut rest, a);
                         t = b;
                     }
                     Err(same) => t = same,
@@ -206,25 +217,36 @@ impl Mb {
                 let at = end - t.pfn();
                 match t.split(at) {
                     Ok((a, b)) => {
-                        rest.push_within_capacity(b).map_err(|_| ENOMEM)?;
+                        stash(&mut rest, b);
                         t = a;
                     }
                     Err(same) => t = same,
                 }
             }
             if t.pfn() >= start && t.pfn() + t.nr_pages() <= end {
-                taken.push_within_capacity(t).map_err(|_| ENOMEM)?;
+                stash(&mut taken, t);
             } else {
-                rest.push_within_capacity(t).map_err(|_| ENOMEM)?;
+                stash(&mut rest, t);
             }
         }
         self.kept = rest;
-        // Keep the capacity guarantee of `new`.
-        let want = self.plugged.len() * 64 + 4;
-        if self.kept.capacity() < want {
-            self.kept.reserve(want - self.kept.len(), GFP_KERNEL)?;
-        }
-        Ok(taken)
+        taken
+    }
+}
+
+/// The vectors [`Mb::take_kept`] fills, allocated beforehand by [`Mb::take_room`].
+struct TakeRoom {
+    rest: KVec<OfflinePages>,
+    taken: KVec<OfflinePages>,
+}
+
+/// Pushes `p` onto `v` within its capacity, which callers reserve beforehand. Should the
+/// capacity run out after all, falls back to allocating; if that fails too, the pages stay
+/// offline for good (the token warns when dropped), which is safe: they are never handed to
+/// the page allocator.
+fn stash(v: &mut KVec<OfflinePages>, p: OfflinePages) {
+    if let Err(e) = v.push_within_capacity(p) {
+        v.push(e.0, GFP_KERNEL).ok();
     }
 }
 
@@ -366,12 +388,18 @@ impl VirtioMem {
             if self.config_changed.load(Relaxed) {
                 return Err(EAGAIN);
             }
+            // The pages of an online block go online once plugged: find room for them first.
+            let room = if mb.state.is_online() {
+                Some(mb.take_room()?)
+            } else {
+                None
+            };
             self.plug_sbs(g, mb, id, sb, count)?;
             *nb -= count;
-            if mb.state.is_online() {
+            if let Some(room) = room {
                 let start = g.sb_pfn(id, sb);
                 let end = start + count * g.sb_pages();
-                for t in mb.take_kept(start, end)? {
+                for t in mb.take_kept(room, start, end) {
                     // SAFETY: The device just plugged these subblocks; the block is online and
                     // stays so while we hold `mbs` (offlining waits for it in our notifier).
                     unsafe { t.online() };
