@@ -4,10 +4,10 @@
 # drivers: none
 # kernel: debug
 # timeout: 180
-# expect: report wq-lockup soft-lockup hung-task
+# expect: report wq-lockup soft-lockup rcu-stall hung-task
 #
 # Canaries of the debug kernel's watchdogs: the workqueue watchdog, the soft-lockup
-# detector and the hung-task detector. Their thresholds are lowered
+# detector, the RCU stall detector and the hung-task detector. Their thresholds are lowered
 # first so that each takes seconds. The runner passes this scenario only if the
 # console shows a report of each (and nothing else).
 . /tests/lib.sh
@@ -22,9 +22,11 @@ canary wq-lockup 6 "BUG: workqueue lockup"
 # Back to its default: its reports touch the other watchdogs, which would then stay quiet.
 echo 30 > /sys/module/workqueue/parameters/watchdog_thresh
 echo 1 > /proc/sys/kernel/watchdog_thresh
-canary stall 8 "soft lockup"
-# The RCU stall detector (timeout lowered to 3 s) reported this spin only in one run
-# of two: it keeps its default 21 s here, and no canary proves it yet.
+# RCU waits rcu_cpu_stall_timeout plus 5 s (RCU_STALL_DELAY_DELTA, added under
+# PROVE_RCU) after a grace period starts: 3 + 5 s here, and the spin outlasts it.
+echo 3 > /sys/module/rcupdate/parameters/rcu_cpu_stall_timeout
+canary stall 14 "soft lockup"
+check "rcu-stall: reported" sh -c "dmesg | grep -q 'rcu: INFO: .*detected stall'"
 echo 2 > /proc/sys/kernel/hung_task_timeout_secs
 canary hung-task 8 "INFO: task .* blocked for more than"
 ktap_finish
