@@ -52,6 +52,8 @@ def add_machine_args(p):
     g.add_argument("--maxmem", help="maximum guest memory (default: boot RAM + every device's region);"
                    " larger leaves room for devices placed with memaddr=")
     g.add_argument("--nodes", type=int, default=1, help="NUMA nodes sharing boot RAM")
+    g.add_argument("--cpu", default="", metavar="MODEL",
+                   help="QEMU -cpu, e.g. max,phys-bits=52 for regions beyond 64 TiB (default: QEMU's)")
     g.add_argument("--vmem", action="append", default=[], metavar="SPEC",
                    help="virtio-mem device: id=vm0,size=8G,requested=0,block=2M,node=0"
                    "[,memaddr=ADDR][,reserve=off] (repeatable)")
@@ -73,7 +75,7 @@ def config_from_args(a, kernel=None, initrd=None):
     if not (a.kernel and a.initrd) and not (kernel and initrd):
         kernel, initrd = cache_paths()
     return Config(kernel=a.kernel or kernel, initrd=a.initrd or initrd,
-                  ram=parse_size(a.ram), smp=a.smp, nodes=a.nodes,
+                  ram=parse_size(a.ram), smp=a.smp, nodes=a.nodes, cpu=a.cpu,
                   vmem=[VmemDevice.parse(s) for s in a.vmem],
                   balloon=a.balloon, append=a.append,
                   dimms=[parse_size(d) for d in a.dimm],

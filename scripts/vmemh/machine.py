@@ -68,6 +68,7 @@ class Config:
     ram: int = 1 << 30
     smp: int = 2
     nodes: int = 1
+    cpu: str = ""                # QEMU -cpu model and options ("" = QEMU's default)
     vmem: list = field(default_factory=list)
     balloon: str = ""            # "" = none, else extra virtio-balloon-pci options
     dimms: list = field(default_factory=list)   # sizes of cold-plugged pc-dimm devices
@@ -83,6 +84,7 @@ class Config:
         slots = f",slots={len(self.dimms)}" if self.dimms else ""
         a = [QEMU, "-accel", "tcg", "-smp", str(self.smp), "-nodefaults",
              "-m", f"{fmt_size(self.ram)}{slots},maxmem={fmt_size(maxmem)}",
+             *(["-cpu", self.cpu] if self.cpu else []),
              "-kernel", self.kernel, "-initrd", self.initrd, "-no-reboot",
              "-qmp", f"unix:{qmp_path},server=on,wait=off",
              "-chardev", f"socket,id=ctl,path={ctl_path},server=on,wait=off"]
