@@ -209,6 +209,9 @@ pub(crate) struct Shown {
     pub(crate) mbs: [usize; MbState::ALL.len()],
     /// Sub-Block Mode: subblocks plugged, as of the last release of `mbs`.
     pub(crate) sbs_plugged: usize,
+    /// Bytes of heap the block state holds (`mbs` in Sub-Block Mode, `bbs` in Big Block
+    /// Mode), as of its last change.
+    pub(crate) state_bytes: usize,
     /// The last time memory pressure put unplugging off.
     pub(crate) deferral: Option<Deferral>,
     /// Passes of the worker since probe.
@@ -239,7 +242,11 @@ pub(crate) struct VirtioMem {
     pub(crate) first_bb: u64,
     /// Sub-Block Mode geometry; `None` in Big Block Mode.
     pub(crate) sbm: Option<Geometry>,
-    /// Sub-Block Mode memory blocks (empty in Big Block Mode).
+    /// Big Block Mode: big blocks in the region. `State::bbs` holds only the first ones, up to
+    /// the highest that was ever used: the others are unused.
+    pub(crate) nr_bbs: usize,
+    /// Sub-Block Mode memory blocks, up to the highest that was ever used (empty in Big Block
+    /// Mode).
     #[pin]
     pub(crate) mbs: Mutex<KVec<Mb>>,
     /// Big Block Mode: pages of the big block being removed, taken from the page allocator
@@ -394,7 +401,7 @@ impl VirtioMem {
         // CAST: Page counts and sizes fit `u64`.
         let pageblock = (pages::pageblock_pages() * PAGE_SIZE) as u64;
         let sb_size = layout.block_size.get().max(pageblock);
-        let (sbm, mbs) = if sb_size < mb_size.get() && !force_bbm {
+        let (sbm, nr_mbs) = if sb_size < mb_size.get() && !force_bbm {
             let sb_size = NonZeroU64::new(sb_size).ok_or(EINVAL)?;
             let first_mb = align_up(layout.usable_start, mb_size).ok_or(EINVAL)?;
             let end_mb = layout.usable_end / mb_size * mb_size.get();
@@ -404,19 +411,16 @@ impl VirtioMem {
             }
             let nr = usize::try_from((end_mb - first_mb) / mb_size)?;
             let sbs_per_mb = usize::try_from(mb_size.get() / sb_size)?;
-            let mut mbs = KVec::with_capacity(nr, GFP_KERNEL)?;
-            for _ in 0..nr {
-                mbs.push(Mb::new(sbs_per_mb)?, GFP_KERNEL)?;
-            }
             let g = Geometry {
                 sb_size,
                 sbs_per_mb,
                 mb_size,
                 first_mb,
+                nr_mbs: nr,
             };
-            (Some(g), mbs)
+            (Some(g), nr)
         } else {
-            (None, KVec::new())
+            (None, 0)
         };
 
         let mut bb_size = layout.block_size.get().max(hotplug::block_size());
@@ -496,16 +500,11 @@ impl VirtioMem {
             dev_info!(vdev, "unplugging all memory is required\n");
         }
 
-        let mut bbs = KVec::with_capacity(nr_bbs, GFP_KERNEL)?;
-        let mut bb_busy = KVec::with_capacity(nr_bbs, GFP_KERNEL)?;
-        for _ in 0..nr_bbs {
-            bbs.push(Bb::Unused, GFP_KERNEL)?;
-            bb_busy.push(false, GFP_KERNEL)?;
-        }
         let le = vdev.is_little_endian();
         // All blocks start unused (`MbState::ALL[0]`).
         let mut mb_counts = [0; MbState::ALL.len()];
-        mb_counts[0] = mbs.len();
+        mb_counts[0] = nr_mbs;
+        let bb_counts = [nr_bbs, 0, 0];
         let this = Arc::pin_init(
             try_pin_init!(Self {
                 vdev: (&**vdev).into(),
@@ -514,16 +513,18 @@ impl VirtioMem {
                 bb_size,
                 first_bb,
                 sbm,
-                mbs <- new_mutex!(mbs),
+                // `mbs` and `bbs` grow with the blocks in use, as the C driver's arrays do.
+                mbs <- new_mutex!(KVec::new()),
                 bb_kept <- new_mutex!(KVec::new()),
                 bb_removing: Atomic::new(0),
                 bb_onlining: Atomic::new(0),
                 nid,
                 region,
                 group,
+                nr_bbs,
                 state <- new_mutex!(State {
-                    bbs,
-                    bb_busy,
+                    bbs: KVec::new(),
+                    bb_busy: KVec::new(),
                     sizes: Sizes::default(),
                     clamped: Clamped::default(),
                     retry_ms: RETRY_MIN_MS,
@@ -535,7 +536,7 @@ impl VirtioMem {
                     unplug_all_required: raw.plugged_size != 0,
                 }),
                 shown <- new_spinlock!(Shown {
-                    bbs: [nr_bbs, 0, 0],
+                    bbs: bb_counts,
                     mbs: mb_counts,
                     ..Shown::default()
                 }),
@@ -586,7 +587,8 @@ impl VirtioMem {
 
     /// Publishes `st` for the status, with the worker's `phase`.
     fn publish(&self, st: &State, phase: Phase) {
-        let mut bbs = [0; 3];
+        // The big blocks `bbs` does not reach yet are unused.
+        let mut bbs = [self.nr_bbs.saturating_sub(st.bbs.len()), 0, 0];
         for b in st.bbs.iter() {
             bbs[match b {
                 Bb::Unused => 0,
@@ -594,6 +596,7 @@ impl VirtioMem {
                 Bb::Added(_) => 2,
             }] += 1;
         }
+        let bytes = st.bbs.capacity() * size_of::<Bb>() + st.bb_busy.capacity();
         let mut shown = self.shown.lock();
         shown.phase = phase;
         shown.sizes = st.sizes;
@@ -605,6 +608,9 @@ impl VirtioMem {
         };
         shown.last_error = st.last_error;
         shown.bbs = bbs;
+        if self.sbm.is_none() {
+            shown.state_bytes = bytes;
+        }
     }
 
     /// The address range of big block `id`.
@@ -819,12 +825,16 @@ impl VirtioMem {
             if !self.could_add_bytes(self.bb_size.get(), self.bb_size.get()) {
                 return Err(ENOSPC);
             }
-            let id = (0..st.bbs.len())
-                .find(|&id| {
-                    matches!(st.bbs[id], Bb::Unused)
-                        && self.bb_range(id).is_some_and(|r| r.last() < limit)
-                })
+            let id = (0..self.nr_bbs)
+                .take_while(|&id| self.bb_range(id).is_some_and(|r| r.last() < limit))
+                .find(|&id| st.bbs.get(id).is_none_or(|b| matches!(b, Bb::Unused)))
                 .ok_or(ENOSPC)?;
+            if id == st.bbs.len() {
+                if st.bb_busy.len() == id {
+                    st.bb_busy.push(false, GFP_KERNEL)?;
+                }
+                st.bbs.push(Bb::Unused, GFP_KERNEL)?;
+            }
             let r = self.bb_range(id).ok_or(EINVAL)?;
             self.link.plug(r.start(), r.size())?;
             st.bbs[id] = Bb::Plugged;

@@ -304,6 +304,7 @@ fn show_common(
     writeln!(f, "plugged_size: {plugged}")?;
     writeln!(f, "offline_size: {}", vm.offline_bytes.load(Relaxed))?;
     writeln!(f, "migrated_size: {}", vm.migrated_bytes.load(Relaxed))?;
+    writeln!(f, "state_bytes: {}", sh.state_bytes)?;
     writeln!(
         f,
         "deferred_pressure: {}",

@@ -131,7 +131,8 @@ pub(crate) struct Mb {
     /// One bit per subblock.
     plugged: KVec<u64>,
     mem: Option<AddedMemory>,
-    /// Unplugged subblocks of an online block.
+    /// Unplugged subblocks of an online block. Room for a token is reserved before the pages
+    /// it will hold are taken (see [`Mb::reserve_kept`]), so keeping never allocates.
     kept: KVec<OfflinePages>,
     /// Subblocks that could not be taken (-EBUSY) the last time the block was unplugged from.
     busy: usize,
@@ -143,17 +144,28 @@ impl Mb {
         for _ in 0..sbs.div_ceil(64) {
             plugged.push(0, GFP_KERNEL)?;
         }
-        // Room for one kept token per subblock plus splits, so that keeping pages never
-        // needs an allocation that could fail and lose them.
-        let kept = KVec::with_capacity(sbs + 4, GFP_KERNEL)?;
         Ok(Self {
             state: MbState::Unused,
             in_transition: false,
             plugged,
             mem: None,
-            kept,
+            kept: KVec::new(),
             busy: 0,
         })
+    }
+
+    /// Makes room for `n` more kept tokens, before the pages they will hold are taken: once
+    /// they are, keeping them must not fail. Blocks with nothing unplugged hold no room, so
+    /// the state of a fully plugged block is its bitmap and this structure.
+    fn reserve_kept(&mut self, n: usize) -> Result {
+        Ok(self.kept.reserve(n, GFP_KERNEL)?)
+    }
+
+    /// Frees the room of an empty `kept`.
+    fn shrink_kept(&mut self) {
+        if self.kept.is_empty() {
+            self.kept = KVec::new();
+        }
     }
 
     fn is_plugged(&self, sb: usize) -> bool {
@@ -172,9 +184,16 @@ impl Mb {
         }
     }
 
-    /// Keeps `p`, without allocating while capacity lasts (it does: see `new`).
+    /// Keeps `p`, without allocating while the room reserved beforehand lasts (it does: see
+    /// [`Self::reserve_kept`]).
     fn keep(&mut self, p: OfflinePages) {
         stash(&mut self.kept, p);
+    }
+
+    /// Bytes this block's state holds on the heap.
+    fn heap_bytes(&self) -> usize {
+        self.plugged.capacity() * size_of::<u64>()
+            + self.kept.capacity() * size_of::<OfflinePages>()
     }
 
     pub(crate) fn nr_plugged(&self) -> usize {
@@ -185,11 +204,10 @@ impl Mb {
     /// once it has, nothing may fail, or the pages of plugged subblocks would stay offline.
     fn take_room(&self) -> Result<TakeRoom> {
         // At most one token straddles each edge of the range, so taking splits at most two:
-        // `rest` gets at most `kept.len() + 2` tokens. It becomes `kept`, so it also keeps the
-        // capacity guarantee of `new`.
-        let want = (self.plugged.len() * 64 + 4).max(self.kept.len() + 2);
+        // `rest` gets at most `kept.len() + 2` tokens. It becomes `kept`, with no spare room:
+        // whoever keeps more reserves first.
         Ok(TakeRoom {
-            rest: KVec::with_capacity(want, GFP_KERNEL)?,
+            rest: KVec::with_capacity(self.kept.len() + 2, GFP_KERNEL)?,
             taken: KVec::with_capacity(self.kept.len() + 2, GFP_KERNEL)?,
         })
     }
@@ -258,6 +276,9 @@ pub(crate) struct Geometry {
     pub(crate) mb_size: NonZeroU64,
     /// Address of memory block 0 of the region.
     pub(crate) first_mb: u64,
+    /// Memory blocks in the region. `mbs` holds only the first ones, up to the highest that
+    /// was ever used: the others are unused.
+    pub(crate) nr_mbs: usize,
 }
 
 impl Geometry {
@@ -351,9 +372,12 @@ impl VirtioMem {
                 }
             }
         }
-        let nr = self.mbs().len();
-        for id in 0..nr {
-            if self.mbs()[id].state != MbState::Unused {
+        for id in 0..g.nr_mbs {
+            if self
+                .mbs()
+                .get(id)
+                .is_some_and(|m| m.state != MbState::Unused)
+            {
                 continue;
             }
             if self.config_changed.load(Relaxed) {
@@ -422,7 +446,11 @@ impl VirtioMem {
         let count = (*nb).min(g.sbs_per_mb);
         {
             let mut mbs = self.mbs();
-            let mb = &mut mbs[id];
+            if id == mbs.len() {
+                // State grows with the blocks in use, not with the region, as in the C driver.
+                mbs.push(Mb::new(g.sbs_per_mb)?, GFP_KERNEL)?;
+            }
+            let mb = mbs.get_mut(id).ok_or(EINVAL)?;
             self.plug_sbs(g, mb, id, 0, count)?;
             // Set before adding: the notifier allows onlining offline blocks only.
             mb.state = MbState::of(false, false, count == g.sbs_per_mb);
@@ -652,6 +680,7 @@ impl VirtioMem {
                 // SAFETY: `mbs` is held with the block online, so it is not removed.
                 && unsafe { self.can_take_online(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages()) };
             if whole {
+                mb.reserve_kept(1)?;
                 match self.fake_offline(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages(), movable) {
                     Ok(pages) => match self.unplug_sbs(g, mb, id, 0, g.sbs_per_mb) {
                         Ok(()) => {
@@ -683,6 +712,7 @@ impl VirtioMem {
                     // Others may be free.
                     continue;
                 }
+                mb.reserve_kept(1)?;
                 let pages = match self.fake_offline(g.sb_pfn(id, sb), g.sb_pages(), movable) {
                     Ok(p) => p,
                     Err(e) if e == EBUSY => {
@@ -935,6 +965,13 @@ impl VirtioMem {
         match event {
             Event::GoingOnline => {
                 if matches!(mb.state, MbState::Offline | MbState::OfflinePartial) {
+                    // Room for the pages of unplugged subblocks, which our online-page handler
+                    // keeps: it gets chunks of at least a pageblock.
+                    let per_sb = g.sb_pages().div_ceil(pages::pageblock_pages());
+                    let unplugged = g.sbs_per_mb - mb.nr_plugged();
+                    if unplugged != 0 && mb.reserve_kept(unplugged * per_sb + 2).is_err() {
+                        return NotifyResult::Veto(ENOMEM);
+                    }
                     mb.in_transition = true;
                     NotifyResult::Ok
                 } else {
@@ -971,6 +1008,7 @@ impl VirtioMem {
                 for t in mb.kept.drain_all() {
                     t.offlined();
                 }
+                mb.shrink_kept();
                 mb.state = MbState::of(false, false, full);
                 mb.in_transition = false;
                 NotifyResult::Ok
@@ -1022,15 +1060,24 @@ impl Drop for MbsGuard<'_> {
             return;
         }
         let mut counts = [0; MbState::ALL.len()];
+        // The blocks `mbs` does not reach yet are unused (`MbState::ALL[0]`).
+        counts[0] = self
+            .vm
+            .sbm
+            .map_or(0, |g| g.nr_mbs)
+            .saturating_sub(self.mbs.len());
         let mut plugged = 0;
+        let mut bytes = self.mbs.capacity() * size_of::<Mb>();
         for mb in self.mbs.iter() {
             if let Some(i) = MbState::ALL.iter().position(|s| *s == mb.state) {
                 counts[i] += 1;
             }
             plugged += mb.nr_plugged();
+            bytes += mb.heap_bytes();
         }
         let mut shown = self.vm.shown.lock();
         shown.mbs = counts;
         shown.sbs_plugged = plugged;
+        shown.state_bytes = bytes;
     }
 }
