@@ -20,3 +20,25 @@ vmstat_delta() {
 	done | tr '\n' ' '
 }
 bench() { echo "# bench: $*"; }
+
+# reach_memtotal KB SECONDS: wait_memtotal for timed waits. wait_memtotal polls every
+# 0.1 s, which rounds a 0.15 s plug up to 0.2 or 0.3 s; this polls without sleeping and
+# without forking (shell builtins only), so it takes one vCPU while the driver runs on
+# the other, and sees MemTotal change within microseconds.
+reach_memtotal() {
+	read -r _up _ </proc/uptime
+	_end=$((${_up%.*} + $2))
+	_n=0
+	while :; do
+		while read -r _k _v _; do
+			[ "$_k" = MemTotal: ] && break
+		done </proc/meminfo
+		[ "$_v" -eq "$1" ] && return 0
+		_n=$((_n + 1))
+		if [ $_n -ge 1000 ]; then
+			_n=0
+			read -r _up _ </proc/uptime
+			[ "${_up%.*}" -ge $_end ] && return 1
+		fi
+	done
+}

@@ -14,7 +14,7 @@ for sz in 256 1024; do
 	vmstat_snap /tmp/v
 	t0=$(now)
 	hostcmd resize vm0 "$(mib $sz)" >/dev/null
-	wait_memtotal $((kb0 + sz * 1024)) 300 || not_ok "plug $sz MiB"
+	reach_memtotal $((kb0 + sz * 1024)) 300 || not_ok "plug $sz MiB"
 	t1=$(now)
 	bench plug_bbm_${sz}M "$(elapsed "$t0" "$t1")" s $(vmstat_delta /tmp/v)
 	memhog_start $((sz / 2)) || not_ok "memhog"

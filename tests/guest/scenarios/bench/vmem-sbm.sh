@@ -15,7 +15,7 @@ for sz in 256 1024; do
 	vmstat_snap /tmp/v
 	t0=$(now)
 	hostcmd resize vm0 "$(mib $sz)" >/dev/null
-	wait_memtotal $((kb0 + sz * 1024)) 300 || not_ok "plug $sz MiB"
+	reach_memtotal $((kb0 + sz * 1024)) 300 || not_ok "plug $sz MiB"
 	t1=$(now)
 	bench plug_sbm_${sz}M "$(elapsed "$t0" "$t1")" s $(vmstat_delta /tmp/v)
 	vmstat_snap /tmp/v
@@ -30,7 +30,7 @@ done
 # Unplug 1 GiB of ZONE_MOVABLE while a program holds (and afterwards verifies) part of it.
 for pct in 25 50 75; do
 	hostcmd resize vm0 "$(mib 1024)" >/dev/null
-	wait_memtotal $((kb0 + 1024 * 1024)) 300 || not_ok "plug 1 GiB"
+	reach_memtotal $((kb0 + 1024 * 1024)) 300 || not_ok "plug 1 GiB"
 	memhog_start $((1024 * pct / 100)) || not_ok "memhog $pct%"
 	vmstat_snap /tmp/v
 	t0=$(now)
