@@ -749,25 +749,33 @@ impl VirtioMem {
         e
     }
 
-    /// Offlines and removes block `id` if it is online with nothing plugged; otherwise a later
-    /// run retries.
+    /// Removes block `id` if it has nothing plugged: offlines it first if it is online.
+    /// Returns `false` if that failed, for a later run to retry.
     pub(crate) fn try_remove_unplugged(&self, g: &Geometry, id: usize) -> bool {
-        let mem = {
+        let (mem, online) = {
             let mut mbs = self.mbs();
             let mb = &mut mbs[id];
-            if !mb.state.is_online() || mb.nr_plugged() != 0 {
+            let online = mb.state.is_online();
+            // An offline block is left partially plugged with nothing plugged only when its
+            // removal failed after its last subblock was unplugged (`unplug_offline_mb`).
+            if !(online || mb.state == MbState::OfflinePartial) || mb.nr_plugged() != 0 {
                 return true;
             }
             if mb.in_transition {
                 return false;
             }
             match mb.mem.take() {
-                Some(m) => m,
+                Some(m) => (m, online),
                 None => return true,
             }
         };
         // Offlining drops the pages' references in our notifier, so it skips them.
-        match mem.offline_and_remove() {
+        let res = if online {
+            mem.offline_and_remove()
+        } else {
+            mem.remove()
+        };
+        match res {
             Ok(()) => {
                 let mut mbs = self.mbs();
                 mbs[id].state = MbState::Unused;
@@ -781,7 +789,7 @@ impl VirtioMem {
         }
     }
 
-    /// Removes online blocks whose subblocks are all unplugged (an earlier attempt failed).
+    /// Removes blocks whose subblocks are all unplugged (an earlier attempt failed).
     pub(crate) fn sbm_cleanup(&self) -> Result {
         let g = self.geo()?;
         let nr = self.mbs().len();
