@@ -88,6 +88,7 @@ fn setup_queues(
         virtio::Virtqueues::take(&set, 0)?,
         virtio::Virtqueues::take(&set, 1)?,
         le,
+        vdev.has_feature(uapi::VIRTIO_BALLOON_F_MUST_TELL_HOST),
     )?;
     let stats = if stats {
         let mut vq = virtio::Virtqueues::take::<Stats>(&set, 2)?;
@@ -186,6 +187,8 @@ fn show_status(vb: &Arc<VirtioBalloon>, f: &mut fmt::Formatter<'_>) -> fmt::Resu
     writeln!(f, "deflate_on_oom: {}", vb.deflate_on_oom)?;
     writeln!(f, "stats_queue: {}", vb.stats.lock().is_some())?;
     writeln!(f, "migrated: {}", c.migrated.load(Relaxed))?;
+    writeln!(f, "migrate_pending: {}", c.migrate_pending.load(Relaxed))?;
+    writeln!(f, "must_tell_host: {}", vb.must_tell_host)?;
     writeln!(f, "migrate_busy: {}", c.migrate_busy.load(Relaxed))?;
     writeln!(f, "oom_deflated: {}", c.oom_deflated.load(Relaxed))?;
     writeln!(f, "out_of_puff: {}", c.out_of_puff.load(Relaxed))?;

@@ -60,6 +60,35 @@ impl Pfns {
         self.n = 0;
     }
 
+    /// Guest pages in the request.
+    pub(crate) fn nr_pages(&self) -> usize {
+        self.n / PAGES_PER_PAGE
+    }
+
+    /// Whether another guest page would not fit.
+    pub(crate) fn is_full(&self) -> bool {
+        self.n + PAGES_PER_PAGE > ARRAY_PFNS_MAX
+    }
+
+    /// Whether guest page `pfn` is in the request.
+    pub(crate) fn contains_page(&self, pfn: usize) -> bool {
+        let Some(first) = pfn
+            .checked_mul(PAGES_PER_PAGE)
+            .and_then(|v| u32::try_from(v).ok())
+        else {
+            return false;
+        };
+        let b = if self.le {
+            first.to_le_bytes()
+        } else {
+            first.to_ne_bytes()
+        };
+        // A guest page's device pages are pushed together, the first one first.
+        self.bytes[..4 * self.n]
+            .chunks_exact(4 * PAGES_PER_PAGE)
+            .any(|c| c[..4] == b)
+    }
+
     /// Adds the device pages of guest page `pfn`. Returns `false` if the request is full, or
     /// the frame number does not fit the protocol's 32 bits.
     pub(crate) fn push_page(&mut self, pfn: usize) -> bool {
@@ -192,6 +221,23 @@ mod tests {
         assert_eq!(p.n, ARRAY_PFNS_MAX);
         p.clear();
         assert_eq!(p.n, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn pfns_know_their_pages() -> Result {
+        let mut p = Pfns::new(true)?;
+        assert!(!p.contains_page(5));
+        assert!(p.push_page(5));
+        assert!(p.push_page(9));
+        assert!(p.contains_page(5) && p.contains_page(9));
+        assert!(!p.contains_page(6) && !p.contains_page(1 << 40));
+        assert_eq!(p.nr_pages(), 2);
+        while !p.is_full() {
+            assert!(p.push_page(100));
+        }
+        assert_eq!(p.nr_pages(), PAGES_PER_REQUEST);
+        assert!(!p.push_page(101));
         Ok(())
     }
 

@@ -98,6 +98,8 @@ if [ "$VMEM_DRIVER" = rust ]; then
 	# device about the new page and the old one.
 	st=$(ls -d /sys/kernel/debug/virtio_balloon_rs.virtio*/status | head -1)
 	field() { awk -v k="$1:" '$1 == k { print $2 }' "$st"; }
+	# Migrations are told in batches, the last one at most 100 ms after it was noted.
+	wait_for 5 '[ "$(field migrate_pending)" = 0 ]'
 	check_eq "driver told the device about every migration" "$(($(vmstat balloon_migrate) - mig0))" \
 		"$(field migrated)"
 	check_eq "no request to the device failed" 0 "$(field tell_failed)"
