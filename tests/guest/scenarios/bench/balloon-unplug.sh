@@ -1,0 +1,37 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# scenario: benchmark: virtio-mem unplugs 1 GiB of ZONE_MOVABLE memory that holds a 384 MiB balloon
+# qemu: --ram 2G --balloon --vmem id=vm0,size=2G
+# drivers: c rust
+# timeout: 900
+#
+# Every balloon page in the memory must migrate through the balloon driver's callback
+# before virtio-mem can unplug it (the C pair: virtio_mem and virtio_balloon; the Rust
+# pair: virtio_mem_rs and virtio_balloon_rs). The same unplug without a balloon takes a
+# fraction of a second: the difference is what the migrations cost. The test of the same
+# case is the balloon-unplug scenario.
+. /tests/lib.sh
+. /tests/scenarios/bench/lib.sh
+
+echo online_movable >$MEMDIR/auto_online_blocks
+check "modprobe $(vmem_module)" modprobe "$(vmem_module)"
+kb0=$(memtotal_kb)
+hostcmd resize vm0 "$(gib 1)" >/dev/null
+reach_memtotal $((kb0 + 1024 * 1024)) 300 || bail "plug 1 GiB"
+check "modprobe $(balloon_module)" modprobe "$(balloon_module)"
+ram=$(hostcmd balloon-actual)
+N=384
+hostcmd balloon $((ram - (N << 20))) >/dev/null
+wait_for 300 '[ "$(meminfo_kb Balloon)" -eq $((N * 1024)) ]' || bail "inflate"
+nb=$(vmstat nr_balloon_pages)
+vmstat_snap /tmp/v
+t0=$(now)
+hostcmd resize vm0 0 >/dev/null
+hostcmd wait-size vm0 0 800 >/dev/null || not_ok "unplug"
+t1=$(now)
+bench unplug_1G_balloon384M "$(elapsed "$t0" "$t1")" s $(vmstat_delta /tmp/v)
+check_eq "every balloon page is still in the balloon" "$nb" "$(vmstat nr_balloon_pages)"
+check_eq "Balloon: unchanged" $((N * 1024)) "$(meminfo_kb Balloon)"
+hostcmd balloon "$ram" >/dev/null
+wait_for 300 '[ "$(meminfo_kb Balloon)" -eq 0 ]' || not_ok "deflate"
+ktap_finish
