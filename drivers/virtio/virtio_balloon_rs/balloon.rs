@@ -38,7 +38,6 @@ use kernel::{
             BalloonPage,
             ManagedPages,
             MigrateMode,
-            Migrated,
             MigratingPage,
             PageList, //
         },
@@ -297,7 +296,7 @@ impl BalloonMigrate for Link {
         new: &MigratingPage<'_>,
         old: &MigratingPage<'_>,
         _mode: MigrateMode,
-    ) -> Result<Migrated> {
+    ) -> Result {
         // The migrating task is being signalled: typically a memory offline killed from user
         // space, which holds the hotplug locks until it notices. With a signal pending, the
         // device exchange below polls instead of sleeping, two requests a page: leave the page
@@ -315,7 +314,7 @@ impl BalloonMigrate for Link {
         if hw.broken {
             // Nobody to tell: the page moves, as in the C driver (its tell_host() only warns).
             self.counters.tell_failed.fetch_add(1, Relaxed);
-            return Ok(Migrated::Moved);
+            return Ok(());
         }
         if let Some(res) = hw.defer_moved(new.pfn(), old.pfn(), &self.counters) {
             res?;
@@ -324,7 +323,7 @@ impl BalloonMigrate for Link {
                 self.flusher.clone(),
                 kernel::time::msecs_to_jiffies(FLUSH_MS),
             );
-            return Ok(Migrated::Moved);
+            return Ok(());
         }
         // Inflate the new page first, then deflate the old one: the device never sees the
         // balloon smaller than it is.
@@ -341,7 +340,7 @@ impl BalloonMigrate for Link {
             // The device keeps both; the old page is the guest's again either way, as in C.
             self.counters.tell_failed.fetch_add(1, Relaxed);
         }
-        Ok(Migrated::Moved)
+        Ok(())
     }
 }
 

@@ -205,33 +205,28 @@ impl MigratingPage<'_> {
     }
 }
 
-/// What a successful [`BalloonMigrate::migrate`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Migrated {
-    /// The new page replaces the old one in the balloon; the core counts `balloon_migrate`.
-    Moved,
-    /// The old page was deflated and the new one not inflated: the balloon shrinks by one page
-    /// and the core counts `balloon_deflate`. Note that in 7.3 the core does not decrement
-    /// `nr_balloon_pages` (and so `Balloon:` in `/proc/meminfo`) on this path.
-    Deflated,
-}
-
 /// The driver's side of balloon page migration.
 pub trait BalloonMigrate: Send + Sync {
     /// Moves an inflated page: the device must learn that `new` is now inflated and `old` is
-    /// not. The contents do not matter.
+    /// not. The contents do not matter. On success the new page replaces the old one in the
+    /// balloon, and the core counts `balloon_migrate`.
     ///
     /// Called by the migration core, in process context, without any balloon lock held. `mode`
     /// says how hard the core tries; like the C virtio-balloon driver, an implementation that
     /// must talk to its device may sleep in any mode. An error (typically `EAGAIN`, e.g. when
     /// the driver is busy inflating or deflating) puts the old page back into the balloon, and
     /// the core may try again later.
+    ///
+    /// The C interface has a third outcome, `-ENOENT`: the old page deflated and the new one not
+    /// inflated. In 7.3 the core does not take such a page out of `nr_balloon_pages` (and so
+    /// `Balloon:` in `/proc/meminfo` drifts), so this interface does not offer it: an `ENOENT`
+    /// returned here is passed on as `EAGAIN`.
     fn migrate(
         &self,
         new: &MigratingPage<'_>,
         old: &MigratingPage<'_>,
         mode: MigrateMode,
-    ) -> Result<Migrated>;
+    ) -> Result;
 }
 
 /// Whether inflating a balloon takes its pages out of the zones' managed page counts (so that
@@ -254,7 +249,10 @@ pub enum ManagedPages {
 ///
 /// - `info` is initialized by `balloon_devinfo_init`, with `migratepage` set to
 ///   `Self::migrate_callback` when balloon migration is built in; it is pinned.
-/// - `pages` is the number of pages in the balloon, on its list or isolated for migration.
+/// - `pages` is the number of pages in the balloon, on its list or isolated for migration. Only
+///   [`Balloon::enqueue`], [`Balloon::enqueue_list`] and the dequeues change it: a migration
+///   replaces a page, so the count of a page isolated for migration stays until the core has put
+///   it, or its replacement, back on the list, under its lock.
 #[pin_data(PinnedDrop)]
 pub struct Balloon<T: BalloonMigrate> {
     #[pin]
@@ -389,36 +387,12 @@ impl<T: BalloonMigrate> Balloon<T> {
             _p: PhantomData,
         };
         match this.data.migrate(&new, &old, MigrateMode::from_raw(mode)) {
-            Ok(Migrated::Moved) => 0,
-            Ok(Migrated::Deflated) => {
-                this.pages.fetch_sub(1, Relaxed);
-                ENOENT.to_errno()
-            }
-            // Anything else makes the core put the page back; keep the core's contract that
-            // only -ENOENT means "deflated".
+            Ok(()) => 0,
+            // To the core, -ENOENT means "deflated" (see `BalloonMigrate::migrate`): make it an
+            // error that puts the page back.
             Err(e) if e == ENOENT => EAGAIN.to_errno(),
             Err(e) => e.to_errno(),
         }
-    }
-}
-
-impl<T: BalloonMigrate> Balloon<T> {
-    /// Pages isolated for migration right now: a racy read, a hint for the drain loop only
-    /// (see the drop, which synchronizes with the core's lock before returning).
-    fn isolated(&self) -> usize {
-        // SAFETY: `info` is initialized (type invariant); a racy read of a word-sized counter,
-        // like the kernel's READ_ONCE().
-        unsafe { core::ptr::read_volatile(&raw const (*self.info.get()).isolated_pages) }
-    }
-
-    /// Takes and releases the balloon core's lock once: every critical section on `info` that
-    /// started before has ended when this returns.
-    fn sync_with_core(&self) {
-        let head = Opaque::<bindings::list_head>::uninit();
-        // SAFETY: `head` is valid for writes and does not move until the end of this function.
-        unsafe { bindings::INIT_LIST_HEAD(head.get()) };
-        // SAFETY: `info` is initialized and pinned; asking for no page only takes the lock.
-        unsafe { bindings::balloon_page_list_dequeue(self.info.get(), head.get(), 0) };
     }
 }
 
@@ -433,18 +407,15 @@ impl<T: BalloonMigrate> PinnedDrop for Balloon<T> {
             );
         }
         // Pages isolated for migration come back to the list (or are replaced) shortly, and
-        // the migration callback never waits for us. The core may still be finishing a
-        // migration whose callback already ran (`Migrated::Deflated` shrinks the count first):
-        // wait for that too, it still uses `info`.
-        while !this.is_empty() || this.isolated() != 0 {
+        // the migration callback never waits for us. The count is exact (type invariant): once
+        // it is 0, every page came off the list through a dequeue, which takes the core's lock,
+        // so the core's last use of `info` (putting a migrated page back) is over.
+        while !this.is_empty() {
             match this.dequeue() {
                 Some(page) => drop(page),
                 None => crate::time::delay::fsleep(crate::time::Delta::from_millis(1)),
             }
         }
-        // The core decrements `isolated_pages` inside its lock and may still be in that critical
-        // section (reading `info`) when we saw 0: wait for it to leave before `info` goes away.
-        this.sync_with_core();
     }
 }
 
@@ -462,7 +433,7 @@ mod tests {
             _new: &MigratingPage<'_>,
             _old: &MigratingPage<'_>,
             _mode: MigrateMode,
-        ) -> Result<Migrated> {
+        ) -> Result {
             Err(EAGAIN)
         }
     }
