@@ -34,7 +34,7 @@ use kernel::{
     mm::{
         balloon::{
             Balloon,
-            BalloonMigrate,
+            BalloonDriver,
             BalloonPage,
             ManagedPages,
             MigrateMode,
@@ -290,7 +290,7 @@ impl WorkItem<0> for Flusher {
     }
 }
 
-impl BalloonMigrate for Link {
+impl BalloonDriver for Link {
     fn migrate(
         &self,
         new: &MigratingPage<'_>,
@@ -341,6 +341,23 @@ impl BalloonMigrate for Link {
             self.counters.tell_failed.fetch_add(1, Relaxed);
         }
         Ok(())
+    }
+
+    fn release(&self, page: &BalloonPage) {
+        // Not reached: unbind and freeze deflate everything while the queues are there, and
+        // the balloon is dropped after unbind. Without queues the device was reset and forgot
+        // its balloon: nothing to tell.
+        let mut guard = self.hw.lock();
+        let Some(hw) = (*guard).as_mut() else {
+            return;
+        };
+        hw.flush_moved(&self.counters);
+        let told = !hw.broken
+            && hw.request().is_ok_and(|r| r.push_page(page.pfn()))
+            && hw.tell(true).is_ok();
+        if !told {
+            self.counters.tell_failed.fetch_add(1, Relaxed);
+        }
     }
 }
 

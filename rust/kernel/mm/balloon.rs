@@ -9,7 +9,7 @@
 //! In Linux 7.3 this all goes through `mm/balloon.c`: balloon pages are `PageOffline` pages with
 //! `PG_movable_ops`, and the one set of movable operations for them (registered by the core at
 //! boot) calls back into the driver through `balloon_dev_info.migratepage`. A Rust balloon plugs
-//! in there, with [`BalloonMigrate`].
+//! in there, with [`BalloonDriver`].
 //!
 //! Ownership is explicit in the types:
 //!
@@ -205,8 +205,17 @@ impl MigratingPage<'_> {
     }
 }
 
-/// The driver's side of balloon page migration.
-pub trait BalloonMigrate: Send + Sync {
+/// The driver's side of a balloon: it tells its device about pages that move, and about pages
+/// that leave a balloon dropped with pages still in it.
+///
+/// # Locking
+///
+/// [`BalloonDriver::migrate`] runs in the context of whoever migrates: compaction, memory
+/// offlining, `alloc_contig_range()`, or an allocation that compacts, which may be the driver's
+/// own [`BalloonPage::alloc`]. So a lock the driver holds across [`BalloonPage::alloc`] (or any
+/// other allocation that may compact) may only be try-locked in `migrate`, returning `EAGAIN`
+/// when it is taken; waiting for it there can deadlock.
+pub trait BalloonDriver: Send + Sync {
     /// Moves an inflated page: the device must learn that `new` is now inflated and `old` is
     /// not. The contents do not matter. On success the new page replaces the old one in the
     /// balloon, and the core counts `balloon_migrate`.
@@ -227,6 +236,14 @@ pub trait BalloonMigrate: Send + Sync {
         old: &MigratingPage<'_>,
         mode: MigrateMode,
     ) -> Result;
+
+    /// Tells the device that `page` leaves the balloon, which then frees it.
+    ///
+    /// Called for each page a [`Balloon`] still holds when it is dropped, so that no page goes
+    /// back to the guest behind the device's back. A driver deflates (and tells its device)
+    /// before it drops its balloon; this is the safety net. If the device cannot be told any
+    /// more (it was reset, so it forgot its balloon), there is nothing to do.
+    fn release(&self, page: &BalloonPage);
 }
 
 /// Whether inflating a balloon takes its pages out of the zones' managed page counts (so that
@@ -242,8 +259,57 @@ pub enum ManagedPages {
 
 /// A memory balloon (`struct balloon_dev_info`) together with the driver's migration handler.
 ///
-/// Dropping it returns any page still in it to the guest, without telling a device; drivers
-/// deflate first.
+/// Dropping it returns any page still in it to the guest, after [`BalloonDriver::release`] told
+/// the device; drivers deflate first.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::balloon::{
+///     Balloon, BalloonDriver, BalloonPage, ManagedPages, MigrateMode, MigratingPage,
+/// };
+/// use kernel::time::{delay::fsleep, Delta};
+///
+/// /// A balloon without a device. A real driver tells its device about every page below.
+/// struct NoDevice;
+///
+/// impl BalloonDriver for NoDevice {
+///     fn migrate(
+///         &self,
+///         _new: &MigratingPage<'_>,
+///         _old: &MigratingPage<'_>,
+///         _mode: MigrateMode,
+///     ) -> Result {
+///         // The device would learn: `new.pfn()` is inflated now, `old.pfn()` is not.
+///         Ok(())
+///     }
+///
+///     fn release(&self, _page: &BalloonPage) {
+///         // The device would learn: `page.pfn()` is not inflated any more.
+///     }
+/// }
+///
+/// // `Keep`: inflated pages stay in `MemTotal`.
+/// let balloon = KBox::pin_init(Balloon::new(ManagedPages::Keep, NoDevice), GFP_KERNEL)?;
+///
+/// // Inflate one page: the balloon owns it, and the driver tells its device the frame number.
+/// let page = BalloonPage::alloc().ok_or(ENOMEM)?;
+/// let _pfn = balloon.enqueue(page);
+/// assert_eq!(balloon.len(), 1);
+///
+/// // Deflate it (after telling the device, if it must hear first). The page may be isolated
+/// // for migration at this moment, and back, or replaced, shortly.
+/// let page = loop {
+///     if let Some(page) = balloon.dequeue() {
+///         break page;
+///     }
+///     fsleep(Delta::from_millis(1));
+/// };
+/// assert!(balloon.is_empty());
+/// // The page is the driver's again; dropping it frees it.
+/// drop(page);
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
@@ -254,7 +320,7 @@ pub enum ManagedPages {
 ///   replaces a page, so the count of a page isolated for migration stays until the core has put
 ///   it, or its replacement, back on the list, under its lock.
 #[pin_data(PinnedDrop)]
-pub struct Balloon<T: BalloonMigrate> {
+pub struct Balloon<T: BalloonDriver> {
     #[pin]
     info: Opaque<bindings::balloon_dev_info>,
     pages: Atomic<usize>,
@@ -262,11 +328,11 @@ pub struct Balloon<T: BalloonMigrate> {
 }
 
 // SAFETY: The balloon core serializes all access to `info` with its own lock; `data` is `Sync`.
-unsafe impl<T: BalloonMigrate> Send for Balloon<T> {}
+unsafe impl<T: BalloonDriver> Send for Balloon<T> {}
 // SAFETY: As above.
-unsafe impl<T: BalloonMigrate> Sync for Balloon<T> {}
+unsafe impl<T: BalloonDriver> Sync for Balloon<T> {}
 
-impl<T: BalloonMigrate> Balloon<T> {
+impl<T: BalloonDriver> Balloon<T> {
     /// An empty balloon whose migrations `data` handles.
     pub fn new(managed: ManagedPages, data: T) -> impl PinInit<Self> {
         pin_init!(Self {
@@ -388,7 +454,7 @@ impl<T: BalloonMigrate> Balloon<T> {
         };
         match this.data.migrate(&new, &old, MigrateMode::from_raw(mode)) {
             Ok(()) => 0,
-            // To the core, -ENOENT means "deflated" (see `BalloonMigrate::migrate`): make it an
+            // To the core, -ENOENT means "deflated" (see `BalloonDriver::migrate`): make it an
             // error that puts the page back.
             Err(e) if e == ENOENT => EAGAIN.to_errno(),
             Err(e) => e.to_errno(),
@@ -397,7 +463,7 @@ impl<T: BalloonMigrate> Balloon<T> {
 }
 
 #[pinned_drop]
-impl<T: BalloonMigrate> PinnedDrop for Balloon<T> {
+impl<T: BalloonDriver> PinnedDrop for Balloon<T> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.into_ref().get_ref();
         if !this.is_empty() {
@@ -412,7 +478,7 @@ impl<T: BalloonMigrate> PinnedDrop for Balloon<T> {
         // so the core's last use of `info` (putting a migrated page back) is over.
         while !this.is_empty() {
             match this.dequeue() {
-                Some(page) => drop(page),
+                Some(page) => this.data.release(&page),
                 None => crate::time::delay::fsleep(crate::time::Delta::from_millis(1)),
             }
         }
@@ -427,7 +493,7 @@ mod tests {
     /// Refuses every migration: the test pages must stay where they are.
     struct NoMigrate;
 
-    impl BalloonMigrate for NoMigrate {
+    impl BalloonDriver for NoMigrate {
         fn migrate(
             &self,
             _new: &MigratingPage<'_>,
@@ -436,6 +502,8 @@ mod tests {
         ) -> Result {
             Err(EAGAIN)
         }
+
+        fn release(&self, _page: &BalloonPage) {}
     }
 
     #[test]
@@ -510,6 +578,40 @@ mod tests {
         assert_eq!(balloon.dequeue_list(&mut list, 5), 0);
         drop(list);
         Ok(inflated && mem_total() == total0)
+    }
+
+    /// Pages [`Counting`] was asked to release.
+    static RELEASED: Atomic<usize> = Atomic::new(0);
+
+    /// Refuses every migration, and counts the pages released to it.
+    struct Counting;
+
+    impl BalloonDriver for Counting {
+        fn migrate(
+            &self,
+            _new: &MigratingPage<'_>,
+            _old: &MigratingPage<'_>,
+            _mode: MigrateMode,
+        ) -> Result {
+            Err(EAGAIN)
+        }
+
+        fn release(&self, _page: &BalloonPage) {
+            RELEASED.fetch_add(1, Relaxed);
+        }
+    }
+
+    #[test]
+    fn drop_releases_every_page_left() -> Result {
+        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Keep, Counting), GFP_KERNEL)?;
+        for _ in 0..3 {
+            balloon.enqueue(BalloonPage::alloc().ok_or(ENOMEM)?);
+        }
+        let before = RELEASED.load(Relaxed);
+        drop(balloon);
+        // Every page went through the driver before it went back to the guest.
+        assert_eq!(RELEASED.load(Relaxed) - before, 3);
+        Ok(())
     }
 
     #[test]
