@@ -15,3 +15,10 @@ void rust_helper_virtio_device_ready(struct virtio_device *vdev)
 {
 	virtio_device_ready(vdev);
 }
+
+__rust_helper
+void rust_helper___virtio_clear_bit(struct virtio_device *vdev,
+				    unsigned int fbit)
+{
+	__virtio_clear_bit(vdev, fbit);
+}

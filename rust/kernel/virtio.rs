@@ -42,6 +42,7 @@ pub mod virtqueue;
 pub use self::config::ConfigReader;
 pub use self::virtqueue::{
     ExecError,
+    Lent,
     Message,
     NoData,
     Parts,
@@ -55,6 +56,14 @@ pub use self::virtqueue::{
 
 /// Feature bit: the device complies with virtio 1.0 or later (`VIRTIO_F_VERSION_1`).
 pub const F_VERSION_1: u32 = bindings::VIRTIO_F_VERSION_1;
+
+/// Feature bit: the device sits behind an IOMMU or uses platform-specific DMA
+/// (`VIRTIO_F_ACCESS_PLATFORM`).
+pub const F_ACCESS_PLATFORM: u32 = bindings::VIRTIO_F_ACCESS_PLATFORM;
+
+/// Feature bit: the rings may carry indirect descriptor tables (`VIRTIO_RING_F_INDIRECT_DESC`).
+/// Without it, adding a buffer allocates nothing.
+pub const RING_F_INDIRECT_DESC: u32 = crate::uapi::VIRTIO_RING_F_INDIRECT_DESC;
 
 /// Number of feature bits the virtio core tracks (`VIRTIO_FEATURES_BITS`).
 pub const FEATURES_BITS: u32 = bindings::VIRTIO_FEATURES_U64S * 64;
@@ -112,6 +121,9 @@ unsafe impl<T: Driver + 'static> driver::RegistrationOps for Adapter<T> {
             }
             if T::HAS_RESTORE {
                 (*d).restore = Some(Self::restore_callback);
+            }
+            if T::HAS_SHUTDOWN {
+                (*d).shutdown = Some(Self::shutdown_callback);
             }
         }
 
@@ -176,8 +188,10 @@ impl<T: Driver + 'static> Adapter<T> {
         // `struct virtio_device`, before `probe`. It gets no bus context: queues cannot be
         // created before the features are final.
         let vdev = unsafe { &*vdev.cast::<Device>() };
+        // The features are not final yet: the core writes back what `validate` leaves.
+        let mut features = Features(vdev);
 
-        from_result(|| T::validate(vdev).map(|()| 0))
+        from_result(|| T::validate(vdev, &mut features).map(|()| 0))
     }
 
     extern "C" fn config_changed_callback(vdev: *mut bindings::virtio_device) {
@@ -222,6 +236,25 @@ impl<T: Driver + 'static> Adapter<T> {
         let data = unsafe { vdev.as_ref().drvdata_borrow::<T::Data<'_>>() };
 
         from_result(|| T::restore(vdev, data).map(|()| 0))
+    }
+
+    extern "C" fn shutdown_callback(vdev: *mut bindings::virtio_device) {
+        // SAFETY: The virtio core calls `shutdown` with a valid pointer to a `struct
+        // virtio_device` bound to this driver, from `device_shutdown()`, which holds the device
+        // lock: probe and remove are excluded.
+        let vdev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
+
+        // SAFETY: The device is bound, so `probe` stored the private data.
+        let data = unsafe { vdev.as_ref().drvdata_borrow::<T::Data<'_>>() };
+
+        T::shutdown(vdev, data);
+
+        // What the core does for drivers without `shutdown`: mark the queues broken, wait for
+        // callbacks in flight, and reset the device so that it stops accessing memory. The
+        // queues stay (as in C); operations on them fail with `EIO` from now on.
+        // SAFETY: `vdev` is valid; nothing uses the device concurrently in a way the core
+        // does not expect (this is the core's own shutdown sequence).
+        unsafe { bindings::virtio_device_shutdown(vdev.as_raw()) };
     }
 }
 
@@ -339,8 +372,9 @@ pub trait Driver: Send {
         vdev: &'bound Device<device::Core<'_>>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound;
 
-    /// Validates the negotiated features before `probe`. Optional.
-    fn validate(_vdev: &Device) -> Result {
+    /// Validates the negotiated features before `probe`, and may withdraw some of them with
+    /// [`Features::clear`]; the device then sees only what is left. Optional.
+    fn validate(_vdev: &Device, _features: &mut Features<'_>) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -366,6 +400,14 @@ pub trait Driver: Send {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
+    /// The system is shutting down (reboot, power-off, kexec): stop using the device, for
+    /// example stop work that sends requests. Afterwards the abstraction marks the queues broken
+    /// and resets the device, as the virtio core does for drivers without this callback.
+    /// Optional.
+    fn shutdown<'bound>(_vdev: &Device<device::Core<'_>>, _this: Pin<&Self::Data<'bound>>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
     /// Virtio driver unbind.
     ///
     /// Called when the [`Device`] is unbound from its driver, before the private data is
@@ -374,6 +416,25 @@ pub trait Driver: Send {
     /// Implementing it is optional.
     fn unbind<'bound>(vdev: &'bound Device<device::Core<'_>>, this: Pin<&Self::Data<'bound>>) {
         let _ = (vdev, this);
+    }
+}
+
+/// The features negotiated with a device, while [`Driver::validate`] may still narrow them.
+pub struct Features<'a>(&'a Device);
+
+impl Features<'_> {
+    /// Whether feature `bit` is negotiated so far.
+    pub fn has(&self, bit: u32) -> bool {
+        self.0.has_feature(bit)
+    }
+
+    /// Withdraws feature `bit` (no effect if it is not negotiated, or beyond the core's bits).
+    pub fn clear(&mut self, bit: u32) {
+        if bit < FEATURES_BITS {
+            // SAFETY: `self.0` is a valid device in its `validate` callback, where nothing else
+            // reads or writes its features; `bit` is below `VIRTIO_FEATURES_BITS`.
+            unsafe { bindings::__virtio_clear_bit(self.0.as_raw(), bit) };
+        }
     }
 }
 
