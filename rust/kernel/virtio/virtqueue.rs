@@ -186,6 +186,27 @@ where
 /// An empty message part, for protocols where one direction carries nothing.
 pub type NoData = ();
 
+/// The message of a queue that carries memory lent to the device rather than buffers of its
+/// own (see [`Virtqueue::lend_reported`]): it only identifies the request, and cannot be sent
+/// with [`Virtqueue::add`].
+pub struct Lent {
+    _id: u8,
+}
+
+impl Lent {
+    /// A new request identifier.
+    pub fn new(flags: Flags) -> Result<KBox<Self>> {
+        Ok(KBox::new(Self { _id: 0 }, flags)?)
+    }
+}
+
+// SAFETY: No parts.
+unsafe impl Message for Lent {
+    fn parts(&mut self) -> Parts<'_> {
+        Parts::new()
+    }
+}
+
 /// Receives a queue's "buffers used" notifications.
 pub trait VqHandler: Send + Sync {
     /// The device used buffers of the queue.
@@ -709,6 +730,15 @@ impl<M: Message> Virtqueue<M> {
         let mine = ptr::from_ref::<M>(&msg).addr();
         self.add(msg, GFP_KERNEL)
             .map_err(|(e, msg)| (e, Some(msg)))?;
+        self.kick_and_wait(mine, interruptible)
+    }
+
+    /// Notifies the device, and waits until it returns the buffer whose message is at `mine`.
+    fn kick_and_wait(
+        &mut self,
+        mine: usize,
+        interruptible: bool,
+    ) -> Result<(KBox<M>, u32), ExecError<M>> {
         if !self.kick() {
             return Err((EIO, None));
         }
@@ -740,5 +770,55 @@ impl<M: Message> Virtqueue<M> {
                 Wait::Revoked => return Err((ENODEV, None)),
             }
         }
+    }
+}
+
+#[cfg(CONFIG_PAGE_REPORTING)]
+impl Virtqueue<Lent> {
+    /// Lends the free blocks of `pages` to the device as device-writable buffers (the device
+    /// may discard what they hold), and waits until it gives them back: for free page
+    /// reporting, from [`Reporter::report`](crate::mm::page_reporting::Reporter::report).
+    ///
+    /// `id` identifies the request and comes back on success. The queue must have a descriptor
+    /// per block (register the reporter with the queue's [`size`](Self::size) as capacity), and
+    /// the device should not use indirect descriptors ([`RING_F_INDIRECT_DESC`] cleared in
+    /// `validate`), so that adding allocates nothing. Fails with `EIO` if the device is or
+    /// becomes broken, and `ENODEV` if the queues are revoked: either way the device no longer
+    /// uses the blocks. A signal does not end the wait.
+    ///
+    /// [`RING_F_INDIRECT_DESC`]: super::RING_F_INDIRECT_DESC
+    pub fn lend_reported(
+        &mut self,
+        id: KBox<Lent>,
+        pages: &crate::mm::page_reporting::ReportedPages<'_>,
+    ) -> Result<KBox<Lent>, ExecError<Lent>> {
+        let (sg, nents) = pages.as_raw();
+        let mine = ptr::from_ref::<Lent>(&id).addr();
+        let data = KBox::into_raw(id);
+        let ret = self.with_vq(|vq| {
+            // SAFETY: `vq` is live and calls on it are serialized; `sg` holds `nents` entries of
+            // free blocks that nothing else uses until the report returns, and this function
+            // only returns once the device gave them back or was reset, or once the transport
+            // gave up on it (broken: removed, or about to be reset; a device that broke the
+            // ring protocol and still writes could as well write to any memory it reaches by
+            // DMA); `data` is non-NULL, the buffer's id.
+            unsafe {
+                bindings::virtqueue_add_inbuf(
+                    vq,
+                    sg,
+                    nents,
+                    data.cast(),
+                    crate::alloc::flags::GFP_NOWAIT.as_raw(),
+                )
+            }
+        });
+        match ret {
+            Ok(0) => {}
+            // SAFETY: The queue did not take the buffer, so we own `data` again.
+            Ok(e) => return Err((Error::from_errno(e), Some(unsafe { KBox::from_raw(data) }))),
+            // SAFETY: As above.
+            Err(e) => return Err((e, Some(unsafe { KBox::from_raw(data) }))),
+        }
+        self.kick_and_wait(mine, false).map(|(id, _)| id)
     }
 }
