@@ -270,6 +270,12 @@ class Guest:
             st = await q.qom_get("balloon0", "guest-stats")
             items = [("last-update", st.get("last-update", 0))] + sorted(st.get("stats", {}).items())
             return " ".join(f"{k}={v}" for k, v in items)
+        if cmd == "qemu-rss":                    # -> resident KiB of the QEMU process
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return line.split()[1]
+            raise ValueError("no VmRSS")
         if cmd == "time":                        # host monotonic seconds
             return f"{time.monotonic():.6f}"
         raise ValueError(f"unknown request {cmd!r}")

@@ -45,6 +45,7 @@ bail() { not_ok "$*"; ktap_finish; exit 1; }
 #           | resize-midway DEV FIRST THEN (-> "FROM SEEN": the size was FROM, and THEN
 #             was asked for when the size had moved to SEEN on its way to FIRST)
 #           | qom-set DEV PROP INT | balloon BYTES | balloon-actual | balloon-stats | time
+#           | qemu-rss (-> resident KiB of the QEMU process, on the host)
 _hostcmd_open() {
 	[ -n "$_HOSTCMD_OPEN" ] && return
 	stty -F /dev/ttyS1 raw -echo 2>/dev/null

@@ -243,6 +243,10 @@ pub(crate) struct Counters {
     pub(crate) migrate_busy: Atomic<u64>,
     pub(crate) oom_deflated: Atomic<u64>,
     pub(crate) out_of_puff: Atomic<u64>,
+    /// Free page reports the device took back, their bytes, and reports that failed.
+    pub(crate) reports: Atomic<u64>,
+    pub(crate) reported_bytes: Atomic<u64>,
+    pub(crate) report_failed: Atomic<u64>,
 }
 
 impl Counters {
@@ -254,6 +258,9 @@ impl Counters {
             migrate_busy: Atomic::new(0),
             oom_deflated: Atomic::new(0),
             out_of_puff: Atomic::new(0),
+            reports: Atomic::new(0),
+            reported_bytes: Atomic::new(0),
+            report_failed: Atomic::new(0),
         }
     }
 }
@@ -384,6 +391,10 @@ pub(crate) struct VirtioBalloon {
     pub(crate) deflate_on_oom: bool,
     /// `VIRTIO_BALLOON_F_MUST_TELL_HOST` was negotiated.
     pub(crate) must_tell_host: bool,
+    /// `VIRTIO_BALLOON_F_REPORTING` was negotiated: free memory is reported.
+    pub(crate) reporting: bool,
+    /// With `VIRTIO_BALLOON_F_PAGE_POISON`, what free pages hold (the config's `poison_val`).
+    pub(crate) poison_val: Option<u32>,
     #[pin]
     size_work: Work<VirtioBalloon, 0>,
     #[pin]
@@ -447,6 +458,10 @@ impl VirtioBalloon {
                 fill_list <- new_mutex!(PageList::new()?),
                 deflate_on_oom,
                 must_tell_host: vdev.has_feature(uapi::VIRTIO_BALLOON_F_MUST_TELL_HOST),
+                reporting: vdev.has_feature(uapi::VIRTIO_BALLOON_F_REPORTING),
+                poison_val: vdev
+                    .has_feature(uapi::VIRTIO_BALLOON_F_PAGE_POISON)
+                    .then(crate::reporting::poison_val),
                 size_work <- kernel::new_work!("virtio_balloon_rs::size"),
                 stats_work <- kernel::new_work!("virtio_balloon_rs::stats"),
             }),

@@ -10,6 +10,11 @@ use crate::{
         VirtioBalloon, //
     },
     protocol::Stats,
+    reporting::{
+        self,
+        FreePageReporter,
+        ReportQueue, //
+    },
 };
 use kernel::{
     debugfs,
@@ -18,7 +23,10 @@ use kernel::{
         Core, //
     },
     fmt,
-    mm::oom::OomNotifier,
+    mm::{
+        oom::OomNotifier,
+        page_reporting, //
+    },
     prelude::*,
     str::CString,
     sync::{
@@ -28,6 +36,7 @@ use kernel::{
     uapi,
     virtio::{
         self,
+        Features,
         QueueSpec,
         VqHandler, //
     },
@@ -50,12 +59,16 @@ impl VqHandler for StatsRequest {
     }
 }
 
+/// The queues of one binding (probe or restore).
+struct Queues {
+    hw: Hw,
+    stats: Option<StatsQueue>,
+    report: Option<ReportQueue>,
+}
+
 /// Creates the queues and primes the stats queue with a first buffer, which the device returns
 /// when it wants statistics.
-fn setup_queues(
-    vdev: &virtio::Device<Core<'_>>,
-    vb: &Arc<VirtioBalloon>,
-) -> Result<(Hw, Option<StatsQueue>)> {
+fn setup_queues(vdev: &virtio::Device<Core<'_>>, vb: &Arc<VirtioBalloon>) -> Result<Queues> {
     let stats = vdev.has_feature(uapi::VIRTIO_BALLOON_F_STATS_VQ);
     let mut specs = KVec::new();
     specs.push(
@@ -82,6 +95,21 @@ fn setup_queues(
             GFP_KERNEL,
         )?;
     }
+    // The queues present are numbered in order: `reporting` follows `stats` if there is one
+    // (and the free page hint queue, which this driver does not negotiate).
+    let report = if vb.reporting {
+        let index = specs.len();
+        specs.push(
+            QueueSpec {
+                name: c"reporting",
+                handler: None,
+            },
+            GFP_KERNEL,
+        )?;
+        Some(index)
+    } else {
+        None
+    };
     let set = vdev.find_vqs(&specs)?;
     let le = vdev.is_little_endian();
     let hw = Hw::new(
@@ -101,13 +129,19 @@ fn setup_queues(
     } else {
         None
     };
-    Ok((hw, stats))
+    let report = match report {
+        Some(index) => Some(ReportQueue::new(virtio::Virtqueues::take(&set, index)?)?),
+        None => None,
+    };
+    Ok(Queues { hw, stats, report })
 }
 
 /// The driver data of one bound device.
 #[pin_data]
 pub(crate) struct VirtioBalloonDriver {
     _oom: Option<Pin<KBox<OomNotifier<OomDeflate>>>>,
+    /// Registered while bound, with `VIRTIO_BALLOON_F_REPORTING`.
+    reporting: Option<Pin<KBox<page_reporting::Registration<FreePageReporter>>>>,
     #[pin]
     _status: debugfs::File<Arc<VirtioBalloon>>,
     _dir: debugfs::Dir,
@@ -122,14 +156,21 @@ impl virtio::Driver for VirtioBalloonDriver {
         uapi::VIRTIO_BALLOON_F_MUST_TELL_HOST,
         uapi::VIRTIO_BALLOON_F_STATS_VQ,
         uapi::VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+        uapi::VIRTIO_BALLOON_F_PAGE_POISON,
+        uapi::VIRTIO_BALLOON_F_REPORTING,
     ];
+
+    fn validate(_vdev: &virtio::Device, features: &mut Features<'_>) -> Result {
+        reporting::validate(features);
+        Ok(())
+    }
 
     fn probe<'bound>(
         vdev: &'bound virtio::Device<Core<'_>>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
             let vb = VirtioBalloon::new(vdev)?;
-            let (hw, stats) = setup_queues(vdev, &vb)?;
+            let Queues { hw, stats, report } = setup_queues(vdev, &vb)?;
             let oom = if vb.deflate_on_oom {
                 Some(KBox::pin_init(
                     OomNotifier::new(OOM_NOTIFY_PRIORITY, OomDeflate(vb.clone())),
@@ -137,6 +178,23 @@ impl virtio::Driver for VirtioBalloonDriver {
                 )?)
             } else {
                 None
+            };
+            write_poison_val(vdev, &vb);
+            // As in the C driver, reporting starts before the device is ready: the core waits
+            // two seconds before its first report.
+            let reporting = match report {
+                Some(mut q) => {
+                    let capacity = q.size();
+                    let counters = vb.link().counters.clone();
+                    Some(KBox::pin_init(
+                        page_reporting::Registration::new(
+                            FreePageReporter::new(q, counters),
+                            capacity,
+                        ),
+                        GFP_KERNEL,
+                    )?)
+                }
+                None => None,
             };
             let name = CString::try_from_fmt(fmt!("virtio_balloon_rs.{}", vdev.as_ref().name()))?;
             let dir = debugfs::Dir::new(&name);
@@ -146,6 +204,7 @@ impl virtio::Driver for VirtioBalloonDriver {
             vb.start();
             Ok(try_pin_init!(Self {
                 _oom: oom,
+                reporting,
                 _status <- dir.read_callback_file(
                     c"status",
                     vb.clone(),
@@ -164,11 +223,16 @@ impl virtio::Driver for VirtioBalloonDriver {
     fn freeze<'bound>(_vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
         // Like the C driver: give everything back; the host refills after resume.
         this.vb.quiesce_and_empty();
+        this.uninstall_reporting();
         Ok(())
     }
 
     fn restore<'bound>(vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
-        let (hw, stats) = setup_queues(vdev, &this.vb)?;
+        let Queues { hw, stats, report } = setup_queues(vdev, &this.vb)?;
+        if let (Some(reg), Some(q)) = (&this.reporting, report) {
+            reg.reporter().install(q);
+        }
+        write_poison_val(vdev, &this.vb);
         this.vb.install(hw, stats);
         vdev.ready();
         this.vb.start();
@@ -177,6 +241,26 @@ impl virtio::Driver for VirtioBalloonDriver {
 
     fn unbind<'bound>(_vdev: &'bound virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
         this.vb.quiesce_and_empty();
+        this.uninstall_reporting();
+    }
+}
+
+impl VirtioBalloonDriver {
+    /// The queues are about to go: a report in flight comes back first, later ones fail (and
+    /// their pages stay unreported) until the queues are back or the registration is dropped.
+    fn uninstall_reporting(&self) {
+        if let Some(reg) = &self.reporting {
+            reg.reporter().uninstall();
+        }
+    }
+}
+
+/// With `VIRTIO_BALLOON_F_PAGE_POISON`, tells the device what free pages hold (see `reporting`).
+fn write_poison_val(vdev: &virtio::Device<Core<'_>>, vb: &VirtioBalloon) {
+    if let Some(val) = vb.poison_val {
+        // CAST: `offset_of!` of a small config structure fits `u32`.
+        let off = core::mem::offset_of!(uapi::virtio_balloon_config, poison_val) as u32;
+        vdev.write_config_le32::<uapi::virtio_balloon_config>(off, val);
     }
 }
 
@@ -192,5 +276,13 @@ fn show_status(vb: &Arc<VirtioBalloon>, f: &mut fmt::Formatter<'_>) -> fmt::Resu
     writeln!(f, "migrate_busy: {}", c.migrate_busy.load(Relaxed))?;
     writeln!(f, "oom_deflated: {}", c.oom_deflated.load(Relaxed))?;
     writeln!(f, "out_of_puff: {}", c.out_of_puff.load(Relaxed))?;
-    writeln!(f, "tell_failed: {}", c.tell_failed.load(Relaxed))
+    writeln!(f, "tell_failed: {}", c.tell_failed.load(Relaxed))?;
+    writeln!(f, "reporting: {}", vb.reporting)?;
+    match vb.poison_val {
+        Some(v) => writeln!(f, "poison_val: {v:#x}")?,
+        None => writeln!(f, "poison_val: none")?,
+    }
+    writeln!(f, "reports: {}", c.reports.load(Relaxed))?;
+    writeln!(f, "reported_bytes: {}", c.reported_bytes.load(Relaxed))?;
+    writeln!(f, "report_failed: {}", c.report_failed.load(Relaxed))
 }

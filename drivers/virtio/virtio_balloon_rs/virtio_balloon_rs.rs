@@ -12,6 +12,7 @@
 mod balloon;
 mod driver;
 mod protocol;
+mod reporting;
 
 kernel::module_virtio_driver! {
     type: driver::VirtioBalloonDriver,
