@@ -676,13 +676,28 @@ impl VirtioBalloon {
         }
     }
 
-    /// Stops the workers and deflates the balloon completely (freeze and unbind), then reports
-    /// the empty balloon and gives the queues up.
-    pub(crate) fn quiesce_and_empty(self: &Arc<Self>) {
+    /// Stops the workers (shutdown): no request is sent on their behalf afterwards. Noted
+    /// migrations are told while the device still listens.
+    pub(crate) fn quiesce(self: &Arc<Self>) {
+        self.stop_work();
+        if let Some(hw) = (*self.link().hw.lock()).as_mut() {
+            hw.flush_moved(&self.link().counters);
+        }
+        workqueue::cancel_delayed_work_sync::<_, 0>(&self.link().flusher);
+    }
+
+    /// Stops the size and stats workers.
+    fn stop_work(self: &Arc<Self>) {
         // Under the lock: no interrupt queues work after this, so the cancels are final.
         *self.stop.lock() = true;
         workqueue::cancel_work_sync::<_, 0>(self);
         workqueue::cancel_work_sync::<_, 1>(self);
+    }
+
+    /// Stops the workers and deflates the balloon completely (freeze and unbind), then reports
+    /// the empty balloon and gives the queues up.
+    pub(crate) fn quiesce_and_empty(self: &Arc<Self>) {
+        self.stop_work();
         loop {
             let mut guard = self.link().hw.lock();
             let Some(hw) = (*guard).as_mut() else {

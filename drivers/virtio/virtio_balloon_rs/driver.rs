@@ -239,6 +239,13 @@ impl virtio::Driver for VirtioBalloonDriver {
         Ok(())
     }
 
+    fn shutdown<'bound>(_vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        // As the C driver: no work may send requests once the device is broken and reset. The
+        // balloon stays inflated: the device forgets it at the reset.
+        this.vb.quiesce();
+        this.uninstall_reporting();
+    }
+
     fn unbind<'bound>(_vdev: &'bound virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
         this.vb.quiesce_and_empty();
         this.uninstall_reporting();

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # scenario: kexec into a new kernel with memory plugged: the driver there unplugs it all (UNPLUG_ALL) before it plugs again
-# qemu: --ram 2G --vmem id=vm0,size=1G,memaddr=0x100000000
+# qemu: --ram 2G --vmem id=vm0,size=1G,memaddr=0x100000000 --balloon free-page-reporting=on
 # drivers: c rust
 # timeout: 400
 #
@@ -14,9 +14,14 @@
 # driver (virtio_mem_init_hotplug, unplug_all_required), it must say so, unplug
 # everything with UNPLUG_ALL, and then plug the requested size afresh, memory a
 # program can use again.
+#
+# The balloon (with free page reporting) goes through the same kexec inflated:
+# its shutdown callback stops its work before the device is reset, and the
+# balloon driver of the new kernel inflates to the host's target again.
 . /tests/lib.sh
 
 M=$(vmem_module)
+BM=$(balloon_module)
 SIZE=$((256 << 20))
 
 if [ "$(vmem_phase)" = 1 ]; then
@@ -25,6 +30,10 @@ if [ "$(vmem_phase)" = 1 ]; then
 	hostcmd resize vm0 "$SIZE" >/dev/null
 	check "plug 256 MiB" hostcmd wait-size vm0 "$SIZE" 120
 	memhog_start 200 || bail "memhog"
+	check "modprobe $BM" modprobe "$BM"
+	ram=$(hostcmd balloon-actual) || bail "query-balloon"
+	hostcmd balloon $((ram - (64 << 20))) >/dev/null
+	check "the balloon inflates to 64 MiB" wait_for 90 '[ "$(meminfo_kb Balloon)" -eq 65536 ]'
 	kexec_prepare
 	console_drain
 	kexec_load --exec
@@ -46,4 +55,12 @@ memhog_stop
 hostcmd resize vm0 0 >/dev/null
 check "unplug it all" hostcmd wait-size vm0 0 120
 check "rmmod $M" rmmod "$M"
+
+# The host still asks for a 64 MiB balloon; the device was reset at the kexec.
+check "modprobe $BM in the new kernel" modprobe "$BM"
+check "its balloon inflates to the host's 64 MiB target again" \
+	wait_for 90 '[ "$(meminfo_kb Balloon)" -eq 65536 ]'
+hostcmd balloon "$(($(hostcmd balloon-actual) + (64 << 20)))" >/dev/null
+check "and deflates when asked" wait_for 90 '[ "$(meminfo_kb Balloon)" -eq 0 ]'
+check "rmmod $BM" rmmod "$BM"
 ktap_finish
