@@ -20,10 +20,13 @@
 //!   balloon from the moment it is noted;
 //! - the device learns about each page in the order things happened to it: a page that left
 //!   the balloon and comes back into it before the batch is sent flushes the batch first
-//!   (inflates of a batch are sent before its deflates);
+//!   (inflates of a batch are sent before its deflates), and so does a page that entered the
+//!   balloon and leaves it again: the device discards the memory of a page it is told is
+//!   inflated, and the guest may reuse the page as soon as it left the balloon;
 //! - with `MUST_TELL_HOST` nothing is deferred: each migration is told before it completes.
 
 use crate::protocol::{
+    batch_must_flush,
     Pfns,
     Stats,
     PAGES_PER_PAGE,
@@ -160,9 +163,7 @@ impl Hw {
             return None;
         }
         let (inb, outb) = (self.moved_in.as_deref()?, self.moved_out.as_deref()?);
-        // `new` left the balloon earlier in this batch: the device must hear of that deflate
-        // before this inflate, and a batch sends its inflates first.
-        if inb.is_full() || outb.is_full() || outb.contains_page(new) {
+        if batch_must_flush(inb, outb, new, old) {
             self.flush_moved(c);
         }
         let (inb, outb) = (

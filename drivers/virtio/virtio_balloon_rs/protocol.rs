@@ -197,6 +197,19 @@ unsafe impl Message for Stats {
     }
 }
 
+/// Whether a batch of noted migrations (`inb`: new pages to inflate, `outb`: old pages to
+/// deflate) must be sent before the migration of `old` to `new` is noted, so that the device
+/// learns about every page in the order things happened to it:
+/// - a batch is full;
+/// - `new` left the balloon earlier in this batch: its deflate must reach the device before
+///   its inflate, and a batch sends its inflates first;
+/// - `old` entered the balloon earlier in this batch: its inflate must reach the device before
+///   the core frees `old`, which the guest may then reuse (the device discards the memory of
+///   pages it is told are inflated).
+pub(crate) fn batch_must_flush(inb: &Pfns, outb: &Pfns, new: usize, old: usize) -> bool {
+    inb.is_full() || outb.is_full() || outb.contains_page(new) || inb.contains_page(old)
+}
+
 #[kunit_tests(virtio_balloon_rs_protocol)]
 mod tests {
     use super::*;
@@ -238,6 +251,26 @@ mod tests {
         }
         assert_eq!(p.nr_pages(), PAGES_PER_REQUEST);
         assert!(!p.push_page(101));
+        Ok(())
+    }
+
+    #[test]
+    fn batches_flush_before_a_page_changes_direction() -> Result {
+        let (mut inb, mut outb) = (Pfns::new(true)?, Pfns::new(true)?);
+        assert!(!batch_must_flush(&inb, &outb, 10, 20));
+        // 20 -> 10 noted: 10 is to be inflated, 20 to be deflated.
+        assert!(inb.push_page(10) && outb.push_page(20));
+        // Another page moving elsewhere does not need the batch sent.
+        assert!(!batch_must_flush(&inb, &outb, 11, 21));
+        // 20 comes back into the balloon: its deflate must go out before its inflate.
+        assert!(batch_must_flush(&inb, &outb, 20, 22));
+        // 10 moves on before the device heard of its inflate: tell it now, before the guest
+        // may reuse 10.
+        assert!(batch_must_flush(&inb, &outb, 12, 10));
+        while !inb.is_full() {
+            assert!(inb.push_page(30));
+        }
+        assert!(batch_must_flush(&inb, &outb, 13, 23));
         Ok(())
     }
 
