@@ -94,7 +94,6 @@ impl PmNotifier for HibernationVeto {
 }
 
 /// The driver data of one bound device: the normal driver, or the kdump one.
-#[pin_data]
 pub(crate) struct VirtioMemDriver {
     mode: Mode,
 }
@@ -152,7 +151,7 @@ fn probe_kdump(vdev: &virtio::Device<Core<'_>>) -> Result<Mode> {
 }
 
 /// The normal driver.
-#[pin_data(PinnedDrop)]
+#[pin_data]
 pub(crate) struct Normal {
     _online: HandlerRegistration,
     #[cfg(CONFIG_PM_SLEEP)]
@@ -165,14 +164,6 @@ pub(crate) struct Normal {
     _status: debugfs::File<Arc<VirtioMem>>,
     _dir: debugfs::Dir,
     vm: Arc<VirtioMem>,
-}
-
-#[pinned_drop]
-impl PinnedDrop for Normal {
-    fn drop(self: Pin<&mut Self>) {
-        // `unbind` did the teardown; nothing queued can run any more.
-        let _ = &self.notifier;
-    }
 }
 
 #[vtable]
@@ -195,7 +186,7 @@ impl virtio::Driver for VirtioMemDriver {
             } else {
                 Mode::Normal(Normal::new(vdev)?)
             };
-            Ok(try_pin_init!(Self { mode }))
+            Ok(try_init!(Self { mode }))
         })
     }
 
