@@ -8,6 +8,7 @@
 //! Rust reimplementation of `drivers/virtio/virtio_mem.c`; see
 //! `Documentation/driver-api/virtio/virtio-mem-rs.rst`.
 
+mod bbm;
 mod config;
 mod device;
 mod driver;

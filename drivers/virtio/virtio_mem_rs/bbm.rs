@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Big Block Mode: memory is plugged, added, removed and unplugged in big blocks.
+//!
+//! A big block is at least a memory block and a device block. Plugging asks the device for a
+//! whole big block and adds it; unplugging removes it (taking its online memory from the page
+//! allocator and offlining it first if it is online) and then asks the device to unplug it.
+//!
+//! Lock order: the worker's `state` lock, then `bb_kept`. `bb_kept` is also taken by the memory
+//! notifier and the online-page handler, which run inside add and remove calls: the worker
+//! never holds `bb_kept` across those.
+
+use crate::{
+    device::{
+        Phase,
+        State,
+        VirtioMem, //
+    },
+    order::{
+        order_by_key,
+        Cost, //
+    },
+};
+use kernel::{
+    alloc::kvec::PushError,
+    mm::hotplug::{
+        self,
+        notifier::{
+            Event,
+            NotifyResult, //
+        },
+        online::OnlineChunk,
+        pages::{
+            self,
+            OfflinePages, //
+        },
+        AddOptions,
+        AddedMemory,
+        PhysRange, //
+    },
+    page::PAGE_SHIFT,
+    prelude::*,
+    sync::atomic::Relaxed,
+};
+
+/// The state of one big block.
+pub(crate) enum Bb {
+    /// Unplugged.
+    Unused,
+    /// Plugged on the device but not added (an add failed or a removal succeeded, and the
+    /// unplug request failed): to be unplugged.
+    Plugged,
+    /// Plugged and added to the kernel.
+    Added(AddedMemory),
+}
+
+/// The index of the first of `kept[from..]` whose pages lie in `r`.
+fn kept_in(kept: &[OfflinePages], from: usize, r: PhysRange) -> Option<usize> {
+    kept.iter()
+        .skip(from)
+        .position(|p| {
+            // CAST: Page frame numbers of hot-pluggable memory fit `u64`.
+            let a = (p.pfn() as u64) << PAGE_SHIFT;
+            r.contains_addr(a)
+        })
+        .map(|j| j + from)
+}
+
+impl VirtioMem {
+    /// The address range of big block `id`.
+    pub(crate) fn bb_range(&self, id: usize) -> Option<PhysRange> {
+        let start = self
+            .first_bb
+            .checked_add(u64::try_from(id).ok()?.checked_mul(self.bb_size.get())?)?;
+        PhysRange::new(start, self.bb_size.get())
+    }
+
+    /// Unplugs big blocks that are plugged but not added.
+    pub(crate) fn bbm_unplug_leftovers(&self, st: &mut State) -> Result {
+        for id in 0..st.bbs.len() {
+            if matches!(st.bbs[id], Bb::Plugged) {
+                let r = self.bb_range(id).ok_or(EINVAL)?;
+                self.link.unplug(r.start(), r.size())?;
+                st.bbs[id] = Bb::Unused;
+                self.publish(st, Phase::Running);
+            }
+        }
+        Ok(())
+    }
+
+    /// Plugs and adds up to `diff` bytes, in whole big blocks, lowest first.
+    pub(crate) fn bbm_plug(&self, st: &mut State, diff: u64) -> Result {
+        let limit = self
+            .layout
+            .addr
+            .saturating_add(st.sizes.usable)
+            .min(self.layout.usable_end);
+        for _ in 0..diff / self.bb_size {
+            if self.config_changed.load(Relaxed) {
+                return Err(EAGAIN);
+            }
+            if !self.could_add_bytes(self.bb_size.get(), self.bb_size.get()) {
+                return Err(ENOSPC);
+            }
+            let id = (0..self.nr_bbs)
+                .take_while(|&id| self.bb_range(id).is_some_and(|r| r.last() < limit))
+                .find(|&id| st.bbs.get(id).is_none_or(|b| matches!(b, Bb::Unused)))
+                .ok_or(ENOSPC)?;
+            if id == st.bbs.len() {
+                if st.bb_busy.len() == id {
+                    st.bb_busy.push(false, GFP_KERNEL)?;
+                }
+                st.bbs.push(Bb::Unused, GFP_KERNEL)?;
+            }
+            let r = self.bb_range(id).ok_or(EINVAL)?;
+            self.link.plug(r.start(), r.size())?;
+            st.bbs[id] = Bb::Plugged;
+            // Added memory starts offline; count it before adding, as auto-onlining reports
+            // `Online` to the notifier before the add returns.
+            self.offline_bytes.fetch_add(self.bb_size.get(), Relaxed);
+            // SAFETY: The device acknowledged plugging `r`, so its memory is accessible; it is
+            // only unplugged after the returned token removed it (or if adding fails, below).
+            let added = unsafe {
+                hotplug::add_driver_managed(
+                    &self.region,
+                    &self.group,
+                    r,
+                    AddOptions {
+                        merge_resource: true,
+                    },
+                )
+            };
+            match added {
+                Ok(mem) => {
+                    st.bbs[id] = Bb::Added(mem);
+                    self.publish(st, Phase::Running);
+                }
+                Err(e) => {
+                    crate::device::sub_saturating(&self.offline_bytes, self.bb_size.get());
+                    dev_err!(
+                        self.vdev,
+                        "adding memory {:#x} failed: {}\n",
+                        r.start(),
+                        e.to_errno()
+                    );
+                    if self.link.unplug(r.start(), r.size()).is_ok() {
+                        st.bbs[id] = Bb::Unused;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every memory block of `r` is offline. Only a hint for the order of work.
+    pub(crate) fn is_offline(r: PhysRange) -> bool {
+        let step = hotplug::block_size();
+        let mut a = r.start();
+        while a <= r.last() {
+            // CAST: Physical addresses of added memory fit `usize` on 64-bit.
+            if pages::pfn_is_online((a >> kernel::page::PAGE_SHIFT) as usize) {
+                return false;
+            }
+            a = a.saturating_add(step);
+        }
+        true
+    }
+
+    /// Whether every online memory block of `r` is in `ZONE_MOVABLE`, as the C driver decides
+    /// (`virtio_mem_bbm_bb_is_movable()`). A big block may span several memory blocks, each
+    /// onlined to a zone of its own; one in `ZONE_NORMAL` holds memory the kernel may need
+    /// and may hold its unmovable allocations, so such a big block waits for the last pass.
+    fn is_movable(r: PhysRange) -> bool {
+        let step = hotplug::block_size();
+        let mut a = r.start();
+        while a <= r.last() {
+            // CAST: See `is_offline`.
+            let pfn = (a >> PAGE_SHIFT) as usize;
+            // SAFETY: The caller holds the `AddedMemory` of `r`, so its memmap exists, and the
+            // pfn is online as checked just before (racy, as in the C driver: an offlining
+            // in between is caught when the block is taken).
+            if pages::pfn_is_online(pfn) && !unsafe { pages::pfn_is_movable(pfn) } {
+                return false;
+            }
+            a = a.saturating_add(step);
+        }
+        true
+    }
+
+    /// The big blocks in the order to try them: the highest first, as in the C driver; for
+    /// online memory (`online`), cheapest first by [`Cost`] (see [`crate::order`]), so that
+    /// the blocks most likely to go offline, with the least to migrate, are tried first.
+    fn bbm_unplug_order(&self, st: &State, online: bool) -> Result<KVec<usize>> {
+        let mut ids = KVec::with_capacity(st.bbs.len(), GFP_KERNEL)?;
+        for id in (0..st.bbs.len()).rev() {
+            let cost = match (online, &st.bbs[id], self.bb_range(id)) {
+                // Offline big blocks are skipped in the passes over online memory.
+                (true, Bb::Added(_), Some(r)) if !Self::is_offline(r) => {
+                    // CAST: Page frame numbers of hot-pluggable memory fit `usize`.
+                    let (pfn, nr) = (
+                        (r.start() >> PAGE_SHIFT) as usize,
+                        (r.size() >> PAGE_SHIFT) as usize,
+                    );
+                    let busy = st.bb_busy.get(id).copied().unwrap_or(false);
+                    // SAFETY: The big block is ours (`Bb::Added`), and only the worker, which
+                    // holds `state` here, removes it.
+                    unsafe { Cost::of_range(pfn, nr, usize::from(busy)) }
+                }
+                _ => Cost::default(),
+            };
+            ids.push((cost, id), GFP_KERNEL)?;
+        }
+        order_by_key(ids)
+    }
+
+    /// Takes every online memory block of big block `r` from the page allocator, as the C
+    /// driver does before offlining one (`virtio_mem_bbm_offline_remove_and_unplug_bb()`).
+    ///
+    /// `alloc_contig_range()` gives up on pages that cannot migrate (a page pinned by I/O, a
+    /// pipe holding a reference), where `offline_pages()` would retry until the caller gets a
+    /// fatal signal, which a worker never does: it would hang with the hotplug locks held. The
+    /// pages stay in `bb_kept`, where the memory notifier makes offlining skip them. On failure
+    /// gives back what it took and returns the error (`EBUSY` if something could not move).
+    fn bbm_fake_offline(&self, r: PhysRange) -> Result {
+        let step = hotplug::block_size();
+        // CAST: Page counts of one memory block fit `usize`.
+        let nr = (step >> PAGE_SHIFT) as usize;
+        let mut kept = self.bb_kept.lock();
+        // Room for every token first: a token that cannot be stored would be lost. One per
+        // memory block, and one per chunk the online-page handler may keep if the core onlines
+        // memory of the big block again (`bbm_online_pages`). Sizes are powers of two: no
+        // division needed.
+        let blocks = r.size() >> step.trailing_zeros();
+        let chunks = (r.size() >> PAGE_SHIFT) >> pages::MAX_ORDER;
+        kept.reserve(usize::try_from(blocks + chunks)?, GFP_KERNEL)?;
+        // Memory of the big block is being onlined (the notifier is between `GoingOnline` and
+        // its outcome): it may look offline, and offlining it later would not go through
+        // `alloc_contig_range()`. Try again later.
+        let onlining = self.bb_onlining.load(Relaxed).checked_sub(1);
+        if onlining.is_some_and(|a| r.contains_addr(a)) {
+            return Err(EBUSY);
+        }
+        // Set under `bb_kept`, which the online-page handler takes to check it: from here on,
+        // memory of the big block that goes online stays offline (`bbm_online_pages`).
+        self.bb_removing.store(r.start() + 1, Relaxed);
+        let mut a = r.start();
+        let mut res = Ok(());
+        while a <= r.last() {
+            // CAST: Physical addresses of added memory fit `usize` on 64-bit.
+            let pfn = (a >> PAGE_SHIFT) as usize;
+            if pages::pfn_is_online(pfn) {
+                // SAFETY: Only the worker removes the block, so its memory map stays. The block
+                // was online just now; an offlining that got past `GoingOffline` meanwhile has
+                // isolated it, and `alloc_contig_range()` then fails with `EBUSY`.
+                let movable = unsafe { pages::pfn_is_movable(pfn) };
+                match self.fake_offline(pfn, nr, movable) {
+                    Ok(p) => {
+                        if let Err(PushError(p)) = kept.push_within_capacity(p) {
+                            // SAFETY: As above; the memory is plugged.
+                            unsafe { p.online() };
+                            res = Err(ENOMEM);
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        res = Err(e);
+                        break;
+                    }
+                }
+            }
+            a = a.saturating_add(step);
+        }
+        drop(kept);
+        if res.is_err() {
+            self.bbm_fake_online(r);
+        }
+        res
+    }
+
+    /// Ends the removal of big block `r`, which failed: gives the pages that
+    /// [`Self::bbm_fake_offline`] and [`Self::bbm_online_pages`] kept back to the page allocator.
+    fn bbm_fake_online(&self, r: PhysRange) {
+        let mut kept = self.bb_kept.lock();
+        // The removal is over: memory of the big block that goes online from now on is
+        // onlined whole (`bbm_online_pages`), and nothing is left kept behind the sweep below.
+        self.bb_removing.store(0, Relaxed);
+        let mut from = 0;
+        while let Some(i) = kept_in(&kept, from, r) {
+            from = i + 1;
+            if kept[i].is_going_offline() {
+                // A concurrent offlining of its block dropped the references: its `Offline`
+                // or `CancelOffline` decides. After a cancellation the next attempt on this
+                // big block gives the pages back.
+                continue;
+            }
+            let Ok(p) = kept.remove(i) else {
+                break;
+            };
+            from = i;
+            // SAFETY: Plugged (not removed) and online, not going offline: an offlined block
+            // took its token (`bbm_notify`); one still onlining takes pages in at this stage.
+            unsafe { p.online() };
+        }
+    }
+
+    /// The online-page handler for Big Block Mode: memory of the big block being removed stays
+    /// offline, kept in `bb_kept` (given back by [`Self::bbm_fake_online`] or gone with the
+    /// block), as the C driver does for a big block in state `FAKE_OFFLINE`. Everything else
+    /// goes online.
+    pub(crate) fn bbm_online_pages(&self, chunk: OnlineChunk) {
+        let mut kept = self.bb_kept.lock();
+        let removing = self
+            .bb_removing
+            .load(Relaxed)
+            .checked_sub(1)
+            .and_then(|start| PhysRange::new(start, self.bb_size.get()));
+        // CAST: Page frame numbers of hot-pluggable memory fit `u64`.
+        let a = (chunk.pfn() as u64) << PAGE_SHIFT;
+        if removing.is_some_and(|b| b.contains_addr(a)) && kept.len() < kept.capacity() {
+            if let Err(PushError(p)) = kept.push_within_capacity(chunk.keep_offline()) {
+                // Not reached: room was checked under the same lock. Dropping keeps the pages
+                // offline for good, with a warning.
+                drop(p);
+            }
+            return;
+        }
+        // SAFETY: In Big Block Mode all added memory is plugged, and stays so while online.
+        unsafe { chunk.online() };
+    }
+
+    /// The memory notifier's part for Big Block Mode: tracks onlining, and lets offlining skip
+    /// the pages [`Self::bbm_fake_offline`] and [`Self::bbm_online_pages`] took.
+    pub(crate) fn bbm_notify(&self, event: Event, r: PhysRange) -> NotifyResult {
+        let mut kept = self.bb_kept.lock();
+        match event {
+            Event::GoingOnline => {
+                // Onlining runs under the device hotplug lock: one at a time. Memory of the
+                // big block being removed may go online (`offline_and_remove_memory()` onlines
+                // again what it offlined when a later block fails); the online-page handler
+                // keeps its pages offline (`bbm_online_pages`).
+                self.bb_onlining.store(r.start() + 1, Relaxed);
+                return NotifyResult::Ok;
+            }
+            Event::Online | Event::CancelOnline => {
+                self.bb_onlining.store(0, Relaxed);
+                return NotifyResult::Ok;
+            }
+            Event::GoingOffline | Event::CancelOffline | Event::Offline => {}
+        }
+        let mut from = 0;
+        while let Some(i) = kept_in(&kept, from, r) {
+            from = i + 1;
+            match event {
+                // SAFETY: We handle `GoingOffline` for the block of these pages.
+                Event::GoingOffline => unsafe { kept[i].going_offline() },
+                // SAFETY: We handle `CancelOffline` for the same offlining.
+                Event::CancelOffline => unsafe { kept[i].cancel_offline() },
+                _ => {
+                    let Ok(p) = kept.remove(i) else {
+                        break;
+                    };
+                    p.offlined();
+                    from = i;
+                }
+            }
+        }
+        NotifyResult::Ok
+    }
+
+    /// Removes and unplugs up to `diff` bytes in whole big blocks, highest first: offline ones,
+    /// then (with `unplug_online`) movable ones, then any (see [`Self::bbm_unplug_order`]).
+    pub(crate) fn bbm_unplug(&self, st: &mut State, diff: u64) -> Result {
+        let mut left = diff / self.bb_size;
+        let online = crate::module_parameters::unplug_online.value();
+        for pass in 0..3 {
+            if pass > 0 && !online {
+                // As in the C driver: without `unplug_online` the request is done once the
+                // offline memory is unplugged. Offlining more memory runs the worker again.
+                return Ok(());
+            }
+            for id in self.bbm_unplug_order(st, pass > 0)? {
+                if left == 0 {
+                    return Ok(());
+                }
+                if self.config_changed.load(Relaxed) {
+                    return Err(EAGAIN);
+                }
+                let Some(r) = self.bb_range(id) else {
+                    continue;
+                };
+                if !matches!(st.bbs[id], Bb::Added(_)) {
+                    continue;
+                }
+                let offline = Self::is_offline(r);
+                let wanted = match pass {
+                    0 => offline,
+                    1 => !offline && Self::is_movable(r),
+                    _ => !offline,
+                };
+                if !wanted {
+                    continue;
+                }
+                // CAST: Physical addresses and page counts of added memory fit `usize`.
+                let (pfn, nr) = (
+                    (r.start() >> PAGE_SHIFT) as usize,
+                    (r.size() >> PAGE_SHIFT) as usize,
+                );
+                // SAFETY: The big block is added, and only this worker removes it.
+                let allowed = offline || unsafe { self.can_take_online(pfn, nr) };
+                if !allowed {
+                    continue;
+                }
+                let Bb::Added(mem) = core::mem::replace(&mut st.bbs[id], Bb::Plugged) else {
+                    continue;
+                };
+                let res = if offline {
+                    mem.remove()
+                } else {
+                    let res = match self.bbm_fake_offline(r) {
+                        Ok(()) => mem
+                            .offline_and_remove()
+                            .inspect_err(|_| self.bbm_fake_online(r)),
+                        Err(e) => Err((e, mem)),
+                    };
+                    {
+                        let _kept = self.bb_kept.lock();
+                        self.bb_removing.store(0, Relaxed);
+                    }
+                    if let Some(b) = st.bb_busy.get_mut(id) {
+                        *b = matches!(&res, Err((e, _)) if *e == EBUSY);
+                    }
+                    res
+                };
+                match res {
+                    Ok(()) => {
+                        // Removed memory is neither online nor offline any more (offlining it
+                        // first counted it as offline).
+                        crate::device::sub_saturating(&self.offline_bytes, self.bb_size.get());
+                        if !offline {
+                            self.migrated_bytes.fetch_add(self.bb_size.get(), Relaxed);
+                        }
+                        // Still plugged until the device agrees; a later run retries.
+                        self.link.unplug(r.start(), r.size())?;
+                        st.bbs[id] = Bb::Unused;
+                        self.publish(st, Phase::Running);
+                        left -= 1;
+                    }
+                    Err((e, mem)) => {
+                        st.bbs[id] = Bb::Added(mem);
+                        st.last_error = e.to_errno();
+                        if e == EAGAIN {
+                            // The configuration changed: start over with the new request.
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        if left == 0 {
+            return Ok(());
+        }
+        // Not enough could be removed now (unmovable pages, a signal, memory pressure): retry
+        // later, as the C driver does with every removal failure.
+        Err(EBUSY)
+    }
+
+    /// Teardown, Big Block Mode part: removes and unplugs offline big blocks; online ones stay.
+    /// Returns the number of big blocks that stay.
+    pub(crate) fn bbm_teardown(&self, st: &mut State) -> u64 {
+        let mut still_added = 0;
+        for id in 0..st.bbs.len() {
+            let Some(r) = self.bb_range(id) else {
+                continue;
+            };
+            match core::mem::replace(&mut st.bbs[id], Bb::Unused) {
+                Bb::Unused => {}
+                Bb::Plugged => {
+                    self.link.unplug(r.start(), r.size()).ok();
+                }
+                Bb::Added(mem) => {
+                    if Self::is_offline(r) {
+                        match mem.remove() {
+                            Ok(()) => {
+                                self.link.unplug(r.start(), r.size()).ok();
+                            }
+                            Err((_, mem)) => {
+                                still_added += 1;
+                                mem.leak();
+                            }
+                        }
+                    } else {
+                        still_added += 1;
+                        mem.leak();
+                    }
+                }
+            }
+        }
+        still_added
+    }
+}
