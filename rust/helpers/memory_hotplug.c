@@ -90,3 +90,21 @@ __rust_helper void rust_helper_pfn_range_ref_inc(unsigned long pfn, unsigned lon
 	for (; nr--; pfn++)
 		page_ref_inc(pfn_to_page(pfn));
 }
+
+/*
+ * Whether [@pfn, @pfn + @nr) is online memory of one zone and inside that zone's span: only
+ * such pages may go to the page allocator. Pages of a memory block that went offline meanwhile
+ * would land in the free lists of a zone that no longer spans them.
+ */
+__rust_helper bool rust_helper_pfn_range_is_online_in_zone(unsigned long pfn, unsigned long nr)
+{
+	struct page *first = pfn_to_online_page(pfn);
+	struct page *last = pfn_to_online_page(pfn + nr - 1);
+	struct zone *zone;
+
+	if (!nr || !first || !last)
+		return false;
+	zone = page_zone(first);
+	return page_zone(last) == zone && zone_spans_pfn(zone, pfn) &&
+	       zone_spans_pfn(zone, pfn + nr - 1);
+}

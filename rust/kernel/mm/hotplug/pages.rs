@@ -347,6 +347,10 @@ impl OfflinePages {
 
     /// Gives the pages to the page allocator and counts them as managed memory again.
     ///
+    /// Checks that the pages are online memory inside their zone's span first: if not (their
+    /// block went offline behind the caller's back), warns and keeps them offline for good
+    /// rather than corrupt the free lists.
+    ///
     /// # Safety
     ///
     /// The memory behind the pages must be accessible again (plugged), and their memory block
@@ -358,6 +362,19 @@ impl OfflinePages {
             // memory is about to go away with them.
             pr_warn!(
                 "offline pages {:#x}+{} onlined while going offline\n",
+                this.pfn,
+                this.nr
+            );
+            return;
+        }
+        // SAFETY: The helper accepts any range.
+        if !unsafe { bindings::pfn_range_is_online_in_zone(this.pfn, this.nr) } {
+            // The caller broke the contract: its block is not online (any more). Freeing the
+            // pages would corrupt the free lists of a zone that does not span them; keeping them
+            // offline loses only their memory.
+            crate::warn_on!(true);
+            pr_err!(
+                "offline pages {:#x}+{} are not online memory of one zone: kept offline\n",
                 this.pfn,
                 this.nr
             );
