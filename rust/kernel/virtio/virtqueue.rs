@@ -556,6 +556,29 @@ impl<M: Message> Virtqueue<M> {
         Ok(op(self.vq))
     }
 
+    /// Puts the buffer `data` on the ring with `add_to`, which gets the live queue and returns
+    /// the C result of a `virtqueue_add_*()` call. On failure the buffer is ours again and is
+    /// returned with the error.
+    ///
+    /// # Safety
+    ///
+    /// `data` comes from [`KBox::into_raw`] and is not used by the caller again; `add_to`
+    /// adds it as the buffer's id, or fails without keeping it.
+    unsafe fn add_raw(
+        &mut self,
+        data: *mut M,
+        add_to: impl FnOnce(*mut bindings::virtqueue) -> i32,
+    ) -> Result<(), (Error, KBox<M>)> {
+        let err = match self.with_vq(add_to) {
+            Ok(0) => return Ok(()),
+            Ok(e) => Error::from_errno(e),
+            Err(e) => e,
+        };
+        // SAFETY: The queue did not take the buffer, so we own `data` again (safety
+        // requirements).
+        Err((err, unsafe { KBox::from_raw(data) }))
+    }
+
     /// Reads the device's configuration space (see [`Device::read_config`]), as long as the
     /// queues are not revoked: unlike the device itself, a queue handle may be kept by work that
     /// runs outside the bus callbacks. `ENODEV` once revoked.
@@ -625,7 +648,7 @@ impl<M: Message> Virtqueue<M> {
         let (out_sgs, in_sgs) = (nr_out as u32, nr_in as u32);
 
         let data = KBox::into_raw(msg);
-        let ret = self.with_vq(|vq| {
+        let add_to = |vq| {
             // The scatterlists may go out of scope once the buffer is in the ring.
             // SAFETY: `vq` is live and calls on it are serialized (`with_vq`, `&mut self`); `sgs`
             // holds `out_sgs + in_sgs` initialized entries; `data` is non-NULL, the buffer's id.
@@ -639,14 +662,9 @@ impl<M: Message> Virtqueue<M> {
                     flags.as_raw(),
                 )
             }
-        });
-        match ret {
-            Ok(0) => Ok(()),
-            // SAFETY: The queue did not take the buffer, so we own it again.
-            Ok(e) => Err((Error::from_errno(e), unsafe { KBox::from_raw(data) })),
-            // SAFETY: As above.
-            Err(e) => Err((e, unsafe { KBox::from_raw(data) })),
-        }
+        };
+        // SAFETY: `data` was just leaked; `virtqueue_add_sgs()` keeps it only on success.
+        unsafe { self.add_raw(data, add_to) }
     }
 
     /// Notifies the device of added buffers. Returns `false` if the device is broken or the
@@ -795,7 +813,7 @@ impl Virtqueue<Lent> {
         let (sg, nents) = pages.as_raw();
         let mine = ptr::from_ref::<Lent>(&id).addr();
         let data = KBox::into_raw(id);
-        let ret = self.with_vq(|vq| {
+        let add_to = |vq| {
             // SAFETY: `vq` is live and calls on it are serialized; `sg` holds `nents` entries of
             // free blocks that nothing else uses until the report returns, and this function
             // only returns once the device gave them back or was reset, or once the transport
@@ -811,14 +829,9 @@ impl Virtqueue<Lent> {
                     crate::alloc::flags::GFP_NOWAIT.as_raw(),
                 )
             }
-        });
-        match ret {
-            Ok(0) => {}
-            // SAFETY: The queue did not take the buffer, so we own `data` again.
-            Ok(e) => return Err((Error::from_errno(e), Some(unsafe { KBox::from_raw(data) }))),
-            // SAFETY: As above.
-            Err(e) => return Err((e, Some(unsafe { KBox::from_raw(data) }))),
-        }
+        };
+        // SAFETY: `data` was just leaked; `virtqueue_add_inbuf()` keeps it only on success.
+        unsafe { self.add_raw(data, add_to) }.map_err(|(e, id)| (e, Some(id)))?;
         self.kick_and_wait(mine, false).map(|(id, _)| id)
     }
 }
