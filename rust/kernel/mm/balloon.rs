@@ -490,22 +490,6 @@ impl<T: BalloonDriver> PinnedDrop for Balloon<T> {
 mod tests {
     use super::*;
 
-    /// Refuses every migration: the test pages must stay where they are.
-    struct NoMigrate;
-
-    impl BalloonDriver for NoMigrate {
-        fn migrate(
-            &self,
-            _new: &MigratingPage<'_>,
-            _old: &MigratingPage<'_>,
-            _mode: MigrateMode,
-        ) -> Result {
-            Err(EAGAIN)
-        }
-
-        fn release(&self, _page: &BalloonPage) {}
-    }
-
     #[test]
     fn migrate_mode_from_raw() {
         assert_eq!(
@@ -553,7 +537,7 @@ mod tests {
     }
 
     /// One inflate/deflate round; returns whether MemTotal moved by exactly the balloon.
-    fn accounting_round(balloon: &Balloon<NoMigrate>) -> Result<bool> {
+    fn accounting_round(balloon: &Balloon<Counting>) -> Result<bool> {
         let page = crate::page::PAGE_SIZE as i64;
         let total0 = mem_total();
         let mut list = PageList::new()?;
@@ -583,7 +567,8 @@ mod tests {
     /// Pages [`Counting`] was asked to release.
     static RELEASED: Atomic<usize> = Atomic::new(0);
 
-    /// Refuses every migration, and counts the pages released to it.
+    /// Refuses every migration (the test pages must stay where they are), and counts the pages
+    /// released to it.
     struct Counting;
 
     impl BalloonDriver for Counting {
@@ -616,7 +601,7 @@ mod tests {
 
     #[test]
     fn enqueue_dequeue_accounting() -> Result {
-        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Adjust, NoMigrate), GFP_KERNEL)?;
+        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Adjust, Counting), GFP_KERNEL)?;
         // Built-in suites run while the boot still changes MemTotal on its own (the
         // asynchronous initramfs unpacking frees the initrd). A round that saw such a
         // change proves nothing either way, so it is repeated; a driver bug fails every
