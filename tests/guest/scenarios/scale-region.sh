@@ -59,7 +59,7 @@ if [ "$drv" = virtio_mem_rs ]; then
 	diag "block state: $b bytes; $(grep '^blocks_' $RS_STATUS | tr '\n' ' ')"
 	check "the driver's block state stays under 1 MiB" [ "${b:-999999999}" -lt $((1 << 20)) ]
 	total=$(grep '^blocks_' $RS_STATUS | awk '{ n += $2 } END { print n }')
-	check_eq "the block counts cover the whole region" $((GIB << 30 >> 27)) "$total"
+	check_eq "the block counts cover the whole region" $(((GIB << 30) / $(block_size))) "$total"
 else
 	# The C driver keeps its block state in vmalloc'd arrays (without their guard pages).
 	b=$(awk '/virtio_mem/ { n += $2 - 4096 } END { print n + 0 }' /proc/vmallocinfo)
