@@ -80,8 +80,14 @@ count() { echo $(($(cat /tmp/noise.$1) + 1)) > /tmp/noise.$1; }
 			esac
 			sleep 0.2
 			if [ -e $MEMDIR/memory$b ] && [ "$(block_state $b 2>/dev/null)" = offline ]; then
-				if echo online_movable > $MEMDIR/memory$b/state 2>/dev/null; then count online_ok
-				elif [ -e $MEMDIR/memory$b ]; then count online_err; fi
+				# The driver refuses to online a block it is removing (its subblocks are
+				# unplugged): that block goes away right after.
+				if err=$(sh -c "echo online_movable > $MEMDIR/memory$b/state" 2>&1); then
+					count online_ok
+				elif ! wait_for 10 "[ ! -e $MEMDIR/memory$b ]"; then
+					count online_err
+					echo "memory$b: $err, still $(block_state $b 2>/dev/null)" >> /tmp/noise.onlinefail
+				fi
 			fi
 		fi
 		# A pause between rounds: each offline holds the hotplug locks for a while.
@@ -123,6 +129,7 @@ check_eq "no offline failed in an unexpected way" 0 "$(cat /tmp/noise.offline_ot
 [ -e /tmp/noise.killed ] && diag "killed offlines: $(head -8 /tmp/noise.killed | tr '\n' ';')"
 check "no killed offline was stuck (no progress, no page reported unmovable)" \
 	sh -c '! grep -q " stuck," /tmp/noise.killed 2>/dev/null'
+[ -e /tmp/noise.onlinefail ] && diag "failed onlines: $(head -3 /tmp/noise.onlinefail | tr '\n' ';')"
 check_eq "every offlined block that is still there could be onlined again" 0 "$(cat /tmp/noise.online_err)"
 
 # With the driver idle, a hot-plugged block that holds data offlines (its pages migrate
