@@ -11,6 +11,10 @@
 //! never holds `bb_kept` across those.
 
 use crate::{
+    config::{
+        Layout,
+        Sizes, //
+    },
     device::{
         Phase,
         State,
@@ -21,8 +25,10 @@ use crate::{
         Cost, //
     },
 };
+use core::num::NonZeroU64;
 use kernel::{
     alloc::kvec::PushError,
+    device::Core,
     mm::hotplug::{
         self,
         notifier::{
@@ -41,6 +47,7 @@ use kernel::{
     page::PAGE_SHIFT,
     prelude::*,
     sync::atomic::Relaxed,
+    virtio,
 };
 
 /// The state of one big block.
@@ -52,6 +59,58 @@ pub(crate) enum Bb {
     Plugged,
     /// Plugged and added to the kernel.
     Added(AddedMemory),
+}
+
+/// The big blocks of a device.
+pub(crate) struct BigBlocks {
+    /// A power of two, at least a memory block and a device block.
+    pub(crate) size: NonZeroU64,
+    /// The address of the first whole big block in the usable range.
+    pub(crate) first: u64,
+    /// The number of whole big blocks in the usable range (0 outside Big Block Mode).
+    pub(crate) nr: usize,
+}
+
+impl BigBlocks {
+    /// The big blocks of `layout`, of the size the `bbm_block_size` module parameter asks for
+    /// if it is a power of two of at least a memory block and a device block (0: the smallest
+    /// such size). In Big Block Mode (`bbm`), fails if no whole big block fits.
+    pub(crate) fn of(
+        vdev: &virtio::Device<Core<'_>>,
+        layout: &Layout,
+        bbm_block_size: u64,
+        bbm: bool,
+    ) -> Result<Self> {
+        let mut size = layout.block_size.get().max(hotplug::block_size());
+        if bbm_block_size != 0 {
+            if bbm_block_size.is_power_of_two() && bbm_block_size >= size {
+                size = bbm_block_size;
+            } else {
+                dev_warn!(
+                    vdev,
+                    "bbm_block_size={:#x} ignored: not a power of two of at least {:#x}\n",
+                    bbm_block_size,
+                    size
+                );
+            }
+        }
+        let size = NonZeroU64::new(size).ok_or(EINVAL)?;
+        let first = crate::device::align_up(layout.usable_start, size).ok_or(EINVAL)?;
+        let end = layout.usable_end / size * size.get();
+        if !bbm {
+            return Ok(Self { size, first, nr: 0 });
+        }
+        if first >= end {
+            dev_err!(
+                vdev,
+                "refusing device: no whole big block of {:#x} fits\n",
+                size
+            );
+            return Err(EINVAL);
+        }
+        let nr = usize::try_from((end - first) / size)?;
+        Ok(Self { size, first, nr })
+    }
 }
 
 /// The index of the first of `kept[from..]` whose pages lie in `r`.
@@ -73,6 +132,20 @@ impl VirtioMem {
             .first_bb
             .checked_add(u64::try_from(id).ok()?.checked_mul(self.bb_size.get())?)?;
         PhysRange::new(start, self.bb_size.get())
+    }
+
+    /// One pass of the worker in Big Block Mode: unplugs big blocks left plugged but not added,
+    /// then plugs or unplugs towards the requested size.
+    pub(crate) fn bbm_pass(&self, st: &mut State, sizes: &Sizes) -> Result {
+        self.bbm_unplug_leftovers(st)?;
+        let plugged = st.plugged_bytes(self.bb_size.get());
+        if sizes.requested > plugged {
+            self.bbm_plug(st, sizes.requested - plugged)
+        } else if plugged > sizes.requested {
+            self.bbm_unplug(st, plugged - sizes.requested)
+        } else {
+            Ok(())
+        }
     }
 
     /// Unplugs big blocks that are plugged but not added.

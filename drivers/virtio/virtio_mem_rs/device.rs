@@ -288,10 +288,49 @@ impl WorkItem<1> for VirtioMem {
 }
 
 /// `x` rounded up to a multiple of `align`, if that fits.
-fn align_up(x: u64, align: NonZeroU64) -> Option<u64> {
+pub(crate) fn align_up(x: u64, align: NonZeroU64) -> Option<u64> {
     (x / align)
         .checked_add(u64::from(x % align != 0))?
         .checked_mul(align.get())
+}
+
+/// Reads the device's layout and checks it against what this kernel can hot-add.
+fn read_layout(vdev: &virtio::Device<Core<'_>>) -> Result<(RawConfig, Layout)> {
+    let raw = vdev.read_config(parse_raw);
+    let limits = Limits {
+        pluggable: hotplug::pluggable_range(true).map(|r| (r.start(), r.last())),
+        // CAST: `PAGE_SIZE` fits `u64`.
+        page_size: PAGE_SIZE as u64,
+    };
+    let layout = validate_layout(&raw, &limits).map_err(|e| {
+        dev_err!(vdev, "refusing device: {}\n", e.describe());
+        e.to_error()
+    })?;
+    if (layout.usable_start, layout.usable_end) != (layout.addr, layout.addr + layout.region_size) {
+        dev_warn!(
+            vdev,
+            "only {:#x}..{:#x} of the region can be hot-added\n",
+            layout.usable_start,
+            layout.usable_end
+        );
+    }
+    Ok((raw, layout))
+}
+
+/// The NUMA node of the device's memory: the one of its proximity domain with
+/// `VIRTIO_MEM_F_ACPI_PXM`, else the one of the region's address.
+fn node_of(vdev: &virtio::Device<Core<'_>>, raw: &RawConfig, layout: &Layout) -> i32 {
+    if !vdev.has_feature(uapi::VIRTIO_MEM_F_ACPI_PXM) {
+        return hotplug::node_of_phys(layout.addr);
+    }
+    hotplug::node_of_pxm(raw.node_id.into()).unwrap_or_else(|| {
+        dev_warn!(
+            vdev,
+            "unknown node id {}, using the region's node\n",
+            raw.node_id
+        );
+        hotplug::node_of_phys(layout.addr)
+    })
 }
 
 /// Subtracts `v` from `a`, stopping at zero.
@@ -338,99 +377,13 @@ impl VirtioMem {
         bbm_block_size: u64,
         force_bbm: bool,
     ) -> Result<Arc<Self>> {
-        let raw = vdev.read_config(parse_raw);
-        let limits = Limits {
-            pluggable: hotplug::pluggable_range(true).map(|r| (r.start(), r.last())),
-            // CAST: `PAGE_SIZE` fits `u64`.
-            page_size: PAGE_SIZE as u64,
-        };
-        let layout = validate_layout(&raw, &limits).map_err(|e| {
-            dev_err!(vdev, "refusing device: {}\n", e.describe());
-            e.to_error()
-        })?;
-        if (layout.usable_start, layout.usable_end)
-            != (layout.addr, layout.addr + layout.region_size)
-        {
-            dev_warn!(
-                vdev,
-                "only {:#x}..{:#x} of the region can be hot-added\n",
-                layout.usable_start,
-                layout.usable_end
-            );
-        }
-
+        let (raw, layout) = read_layout(vdev)?;
         let mb_size = NonZeroU64::new(hotplug::block_size()).ok_or(EINVAL)?;
-        // CAST: Page counts and sizes fit `u64`.
-        let pageblock = (pages::pageblock_pages() * PAGE_SIZE) as u64;
-        let sb_size = layout.block_size.get().max(pageblock);
-        let (sbm, nr_mbs) = if sb_size < mb_size.get() && !force_bbm {
-            let sb_size = NonZeroU64::new(sb_size).ok_or(EINVAL)?;
-            let first_mb = align_up(layout.usable_start, mb_size).ok_or(EINVAL)?;
-            let end_mb = layout.usable_end / mb_size * mb_size.get();
-            if first_mb >= end_mb {
-                dev_err!(vdev, "refusing device: no whole memory block fits\n");
-                return Err(EINVAL);
-            }
-            let nr = usize::try_from((end_mb - first_mb) / mb_size)?;
-            let sbs_per_mb = usize::try_from(mb_size.get() / sb_size)?;
-            let g = Geometry {
-                sb_size,
-                sbs_per_mb,
-                mb_size,
-                first_mb,
-                nr_mbs: nr,
-            };
-            (Some(g), nr)
-        } else {
-            (None, 0)
-        };
-
-        let mut bb_size = layout.block_size.get().max(hotplug::block_size());
-        if bbm_block_size != 0 {
-            if bbm_block_size.is_power_of_two() && bbm_block_size >= bb_size {
-                bb_size = bbm_block_size;
-            } else {
-                dev_warn!(
-                    vdev,
-                    "bbm_block_size={:#x} ignored: not a power of two of at least {:#x}\n",
-                    bbm_block_size,
-                    bb_size
-                );
-            }
-        }
-        // A power of two, at least the device block size.
-        let bb_size = NonZeroU64::new(bb_size).ok_or(EINVAL)?;
-        let first_bb = align_up(layout.usable_start, bb_size).ok_or(EINVAL)?;
-        let end_bb = layout.usable_end / bb_size * bb_size.get();
-        if sbm.is_none() && first_bb >= end_bb {
-            dev_err!(
-                vdev,
-                "refusing device: no whole big block of {:#x} fits\n",
-                bb_size
-            );
-            return Err(EINVAL);
-        }
-        let nr_bbs = if sbm.is_some() {
-            0
-        } else {
-            usize::try_from((end_bb - first_bb) / bb_size)?
-        };
-
-        let nid = if vdev.has_feature(uapi::VIRTIO_MEM_F_ACPI_PXM) {
-            match hotplug::node_of_pxm(raw.node_id.into()) {
-                Some(nid) => nid,
-                None => {
-                    dev_warn!(
-                        vdev,
-                        "unknown node id {}, using the region's node\n",
-                        raw.node_id
-                    );
-                    hotplug::node_of_phys(layout.addr)
-                }
-            }
-        } else {
-            hotplug::node_of_phys(layout.addr)
-        };
+        let sbm = Geometry::of(vdev, &layout, mb_size, force_bbm)?;
+        let nr_mbs = sbm.map_or(0, |g| g.nr_mbs);
+        let bbs = crate::bbm::BigBlocks::of(vdev, &layout, bbm_block_size, sbm.is_none())?;
+        let (bb_size, first_bb, nr_bbs) = (bbs.size, bbs.first, bbs.nr);
+        let nid = node_of(vdev, &raw, &layout);
 
         dev_info!(vdev, "start address: {:#x}\n", layout.addr);
         dev_info!(vdev, "region size: {:#x}\n", layout.region_size);
@@ -649,105 +602,106 @@ impl VirtioMem {
                 }
             }
             let plugged0 = *plugged_at_start.get_or_insert_with(|| self.plugged_bytes(&st));
-            self.config_changed.store(false, Relaxed);
-            let raw = match self.link.read_config(parse_raw) {
-                Ok(raw) => raw,
-                // Unbound meanwhile.
-                Err(_) => return None,
-            };
-            let (sizes, clamped) = clamp_sizes(&raw, &self.layout);
-            if clamped.any() && clamped != st.clamped {
-                dev_warn!(
+            // Unbound meanwhile: nothing to do.
+            let sizes = self.read_sizes(&mut st)?;
+            if rc.is_ok() {
+                rc = if self.sbm.is_some() {
+                    self.sbm_pass(&sizes)
+                } else {
+                    self.bbm_pass(&mut st, &sizes)
+                };
+            }
+            if let Some(delay) = self.settle(&mut st, rc, &mut immediate, plugged0, start) {
+                return delay;
+            }
+        }
+    }
+
+    /// Reads the sizes from the device into `st` for a pass, logging changes as the C driver
+    /// does. `None` if the device is unbound.
+    fn read_sizes(&self, st: &mut State) -> Option<Sizes> {
+        self.config_changed.store(false, Relaxed);
+        let raw = self.link.read_config(parse_raw).ok()?;
+        let (sizes, clamped) = clamp_sizes(&raw, &self.layout);
+        if clamped.any() && clamped != st.clamped {
+            dev_warn!(
+                self.vdev,
+                "device sizes out of range, clamped: {:?}\n",
+                clamped
+            );
+        }
+        st.clamped = clamped;
+        if sizes.plugged != st.sizes.plugged {
+            dev_info!(self.vdev, "plugged size: {:#x}\n", sizes.plugged);
+        }
+        if sizes.requested != st.sizes.requested {
+            dev_info!(self.vdev, "requested size: {:#x}\n", sizes.requested);
+        }
+        st.sizes = sizes;
+        self.publish(st, Phase::Running);
+        Some(sizes)
+    }
+
+    /// Acts on the outcome `rc` of a pass: `None` to run another pass now (the request changed,
+    /// or a few immediate retries), else `Some` with the delay of the retry to schedule, if
+    /// any. `plugged0` is the plugged size when the run started.
+    fn settle(
+        &self,
+        st: &mut State,
+        rc: Result,
+        immediate: &mut u32,
+        plugged0: u64,
+        start: &Instant<Monotonic>,
+    ) -> Option<Option<u32>> {
+        match rc {
+            Ok(()) => {
+                st.retry_ms = RETRY_MIN_MS;
+                st.fail_cost_ms = 0;
+                st.last_error = 0;
+                if self.config_changed.load(Relaxed) {
+                    // The request changed meanwhile: another pass.
+                    None
+                } else {
+                    self.publish(st, Phase::Idle);
+                    Some(None)
+                }
+            }
+            Err(e) if e == EAGAIN && *immediate < MAX_IMMEDIATE_RETRIES => {
+                *immediate += 1;
+                None
+            }
+            Err(e) if e == ENOSPC => {
+                st.last_error = e.to_errno();
+                self.publish(st, Phase::Idle);
+                Some(None)
+            }
+            Err(e) if e == EAGAIN || e == ETXTBSY || e == EBUSY || e == ENOMEM => {
+                st.last_error = e.to_errno();
+                // A run that got nothing done was all waste: the dearest such run since the
+                // last success sets the floor. (A cheap one, kicked by memory the previous
+                // run offlined, must not bring the dear retries back sooner; a run that
+                // unplugged something was worth its time, and more may be free now.)
+                if self.plugged_bytes(st) == plugged0 {
+                    st.fail_cost_ms = st.fail_cost_ms.max(elapsed_ms(start));
+                }
+                let floor = st.fail_cost_ms.saturating_mul(RETRY_COST_FACTOR);
+                let delay = u32::try_from(floor)
+                    .map_or(RETRY_MAX_MS, |f| st.retry_ms.max(f).min(RETRY_MAX_MS));
+                st.retry_ms = st.retry_ms.saturating_mul(2).min(RETRY_MAX_MS);
+                st.pending_ms = delay;
+                self.publish(st, Phase::Waiting);
+                Some(Some(delay))
+            }
+            Err(e) => {
+                st.last_error = e.to_errno();
+                st.broken = true;
+                self.publish(st, Phase::Broken);
+                dev_err!(
                     self.vdev,
-                    "device sizes out of range, clamped: {:?}\n",
-                    clamped
+                    "unknown error, marking device broken: {}\n",
+                    e.to_errno()
                 );
-            }
-            st.clamped = clamped;
-            // As the C driver, log the sizes when the device changes them.
-            if sizes.plugged != st.sizes.plugged {
-                dev_info!(self.vdev, "plugged size: {:#x}\n", sizes.plugged);
-            }
-            if sizes.requested != st.sizes.requested {
-                dev_info!(self.vdev, "requested size: {:#x}\n", sizes.requested);
-            }
-            st.sizes = sizes;
-            self.publish(&st, Phase::Running);
-            if self.sbm.is_some() {
-                if rc.is_ok() {
-                    rc = self.sbm_unplug_leftovers();
-                }
-                if rc.is_ok() {
-                    // Blocks left from an earlier run; their errors must not block the rest.
-                    let _ = self.sbm_cleanup();
-                    let plugged = self.sbm_plugged_bytes();
-                    if sizes.requested > plugged {
-                        rc = self.sbm_plug(sizes.requested - plugged, sizes.usable);
-                    } else if plugged > sizes.requested {
-                        rc = self.sbm_unplug(plugged - sizes.requested);
-                    }
-                }
-                if rc.is_ok() {
-                    // Blocks emptied by this run that could not be removed yet: retry later.
-                    rc = self.sbm_cleanup();
-                }
-            } else {
-                if rc.is_ok() {
-                    rc = self.bbm_unplug_leftovers(&mut st);
-                }
-                if rc.is_ok() {
-                    let plugged = st.plugged_bytes(self.bb_size.get());
-                    if sizes.requested > plugged {
-                        rc = self.bbm_plug(&mut st, sizes.requested - plugged);
-                    } else if plugged > sizes.requested {
-                        rc = self.bbm_unplug(&mut st, plugged - sizes.requested);
-                    }
-                }
-            }
-            match rc {
-                Ok(()) => {
-                    st.retry_ms = RETRY_MIN_MS;
-                    st.fail_cost_ms = 0;
-                    st.last_error = 0;
-                    if !self.config_changed.load(Relaxed) {
-                        self.publish(&st, Phase::Idle);
-                        return None;
-                    }
-                }
-                Err(e) if e == EAGAIN && immediate < MAX_IMMEDIATE_RETRIES => immediate += 1,
-                Err(e) if e == ENOSPC => {
-                    st.last_error = e.to_errno();
-                    self.publish(&st, Phase::Idle);
-                    return None;
-                }
-                Err(e) if e == EAGAIN || e == ETXTBSY || e == EBUSY || e == ENOMEM => {
-                    st.last_error = e.to_errno();
-                    // A run that got nothing done was all waste: the dearest such run since the
-                    // last success sets the floor. (A cheap one, kicked by memory the previous
-                    // run offlined, must not bring the dear retries back sooner; a run that
-                    // unplugged something was worth its time, and more may be free now.)
-                    if self.plugged_bytes(&st) == plugged0 {
-                        st.fail_cost_ms = st.fail_cost_ms.max(elapsed_ms(start));
-                    }
-                    let floor = st.fail_cost_ms.saturating_mul(RETRY_COST_FACTOR);
-                    let delay = u32::try_from(floor)
-                        .map_or(RETRY_MAX_MS, |f| st.retry_ms.max(f).min(RETRY_MAX_MS));
-                    st.retry_ms = st.retry_ms.saturating_mul(2).min(RETRY_MAX_MS);
-                    st.pending_ms = delay;
-                    self.publish(&st, Phase::Waiting);
-                    return Some(delay);
-                }
-                Err(e) => {
-                    st.last_error = e.to_errno();
-                    st.broken = true;
-                    self.publish(&st, Phase::Broken);
-                    dev_err!(
-                        self.vdev,
-                        "unknown error, marking device broken: {}\n",
-                        e.to_errno()
-                    );
-                    return None;
-                }
+                Some(None)
             }
         }
     }

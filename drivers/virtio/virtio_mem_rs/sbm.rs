@@ -12,6 +12,10 @@
 //! never holds `mbs` across those.
 
 use crate::{
+    config::{
+        Layout,
+        Sizes, //
+    },
     device::VirtioMem,
     order::{
         order_by_key,
@@ -26,6 +30,7 @@ use core::{
     },
 };
 use kernel::{
+    device::Core,
     mm::hotplug::{
         self,
         online::OnlineChunk,
@@ -38,12 +43,16 @@ use kernel::{
         AddedMemory,
         PhysRange, //
     },
-    page::PAGE_SHIFT,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
     prelude::*,
     sync::{
         atomic::Relaxed,
         MutexGuard, //
     },
+    virtio,
 };
 
 /// Tries to take online memory from the page allocator: ZONE_MOVABLE is worth retrying.
@@ -282,6 +291,38 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
+    /// The geometry of Sub-Block Mode for `layout` with memory blocks of `mb_size`, as the C
+    /// driver chooses: if a subblock (at least a device block and a pageblock) is smaller than
+    /// a memory block and Big Block Mode is not forced. `None` for Big Block Mode; an error if
+    /// no whole memory block fits the usable range.
+    pub(crate) fn of(
+        vdev: &virtio::Device<Core<'_>>,
+        layout: &Layout,
+        mb_size: NonZeroU64,
+        force_bbm: bool,
+    ) -> Result<Option<Self>> {
+        // CAST: Page counts and sizes fit `u64`.
+        let pageblock = (pages::pageblock_pages() * PAGE_SIZE) as u64;
+        let sb_size = layout.block_size.get().max(pageblock);
+        if sb_size >= mb_size.get() || force_bbm {
+            return Ok(None);
+        }
+        let sb_size = NonZeroU64::new(sb_size).ok_or(EINVAL)?;
+        let first_mb = crate::device::align_up(layout.usable_start, mb_size).ok_or(EINVAL)?;
+        let end_mb = layout.usable_end / mb_size * mb_size.get();
+        if first_mb >= end_mb {
+            dev_err!(vdev, "refusing device: no whole memory block fits\n");
+            return Err(EINVAL);
+        }
+        Ok(Some(Self {
+            sb_size,
+            sbs_per_mb: usize::try_from(mb_size.get() / sb_size)?,
+            mb_size,
+            first_mb,
+            nr_mbs: usize::try_from((end_mb - first_mb) / mb_size)?,
+        }))
+    }
+
     fn sb_pages(&self) -> usize {
         // CAST: A subblock is at most a memory block, whose page count fits `usize`.
         (self.sb_size.get() >> PAGE_SHIFT) as usize
@@ -346,6 +387,22 @@ impl VirtioMem {
             mb.set_plugged(s, false);
         }
         Ok(())
+    }
+
+    /// One pass of the worker in Sub-Block Mode: unplugs blocks left plugged but not added,
+    /// plugs or unplugs towards the requested size, and removes the blocks it emptied.
+    pub(crate) fn sbm_pass(&self, sizes: &Sizes) -> Result {
+        self.sbm_unplug_leftovers()?;
+        // Blocks left from an earlier run; their errors must not block the rest.
+        let _ = self.sbm_cleanup();
+        let plugged = self.sbm_plugged_bytes();
+        if sizes.requested > plugged {
+            self.sbm_plug(sizes.requested - plugged, sizes.usable)?;
+        } else if plugged > sizes.requested {
+            self.sbm_unplug(plugged - sizes.requested)?;
+        }
+        // Blocks emptied by this run that could not be removed yet: retry later.
+        self.sbm_cleanup()
     }
 
     /// Plugs up to `diff` bytes: partially plugged blocks first, then new blocks within the
@@ -971,22 +1028,7 @@ impl VirtioMem {
             return NotifyResult::Veto(EBUSY);
         }
         match event {
-            Event::GoingOnline => {
-                if matches!(mb.state, MbState::Offline | MbState::OfflinePartial) {
-                    // Room for the pages of unplugged subblocks, which our online-page handler
-                    // keeps: it gets chunks of at least a pageblock.
-                    let per_sb = g.sb_pages().div_ceil(pages::pageblock_pages());
-                    let unplugged = g.sbs_per_mb - mb.nr_plugged();
-                    if unplugged != 0 && mb.reserve_kept(unplugged * per_sb + 2).is_err() {
-                        return NotifyResult::Veto(ENOMEM);
-                    }
-                    mb.in_transition = true;
-                    NotifyResult::Ok
-                } else {
-                    // Not memory this driver added and plugged.
-                    NotifyResult::Veto(EPERM)
-                }
-            }
+            Event::GoingOnline => Self::going_online(&g, mb),
             Event::Online => {
                 // CAST: Physical addresses fit `usize` on 64-bit.
                 let pfn = (r.start() >> PAGE_SHIFT) as usize;
@@ -1026,6 +1068,25 @@ impl VirtioMem {
                 NotifyResult::Ok
             }
         }
+    }
+
+    /// `GoingOnline` for block `mb`: only offline blocks this driver added may go online (as
+    /// in C), with room reserved for the pages of unplugged subblocks, which our online-page
+    /// handler keeps back.
+    fn going_online(g: &Geometry, mb: &mut Mb) -> kernel::mm::hotplug::notifier::NotifyResult {
+        use kernel::mm::hotplug::notifier::NotifyResult;
+        if !matches!(mb.state, MbState::Offline | MbState::OfflinePartial) {
+            // Not memory this driver added and plugged, or a block being removed.
+            return NotifyResult::Veto(EPERM);
+        }
+        // The handler gets chunks of at least a pageblock.
+        let per_sb = g.sb_pages().div_ceil(pages::pageblock_pages());
+        let unplugged = g.sbs_per_mb - mb.nr_plugged();
+        if unplugged != 0 && mb.reserve_kept(unplugged * per_sb + 2).is_err() {
+            return NotifyResult::Veto(ENOMEM);
+        }
+        mb.in_transition = true;
+        NotifyResult::Ok
     }
 
     /// Locks the memory blocks. The status shows their counts as of the last release: the
