@@ -9,7 +9,8 @@
 #   make initramfs   (re)build the guest initramfs
 #   make shell       interactive guest shell (drive it with scripts/vmctl)
 #   make soak        the integrity soak, K resize cycles (default 1000), on the
-#                    debug kernel against DRIVER
+#                    debug kernel against DRIVER; APPEND adds to the guest's
+#                    command line (APPEND=page_owner=on: dumps say who freed a page)
 #
 # DRIVER=c|rust selects the driver for demo and soak (default: rust, ours).
 # KERNEL=release|debug|kasan selects the kernel flavour: check and soak default to
@@ -21,7 +22,7 @@ K ?= 1000
 .PHONY: demo check kernel initramfs shell soak help
 
 help:
-	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
 
 kernel:
 	scripts/setup-host
@@ -46,4 +47,4 @@ soak:
 	VMEM_KERNEL=$(or $(KERNEL),debug) scripts/build-kernel
 	VMEM_KERNEL=$(or $(KERNEL),debug) scripts/mkinitramfs
 	VMEM_KERNEL=$(or $(KERNEL),debug) scripts/run-qemu --scenario soak --driver $(DRIVER) \
-		--use-scenario-machine --append soak.k=$(K) --timeout $$(( $(K) * 60 + 600 ))
+		--use-scenario-machine --append "soak.k=$(K) $(APPEND)" --timeout $$(( $(K) * 60 + 600 ))
