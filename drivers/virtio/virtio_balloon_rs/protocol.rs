@@ -166,7 +166,7 @@ impl Stats {
     }
 
     /// Fills the buffer from `s`, in the C driver's order: event counters first (when the kernel
-    /// keeps them), then the memory sizes.
+    /// keeps them; the hugetlb ones last, with `CONFIG_HUGETLB_PAGE`), then the memory sizes.
     pub(crate) fn fill(&mut self, s: &MemStats) {
         self.n = 0;
         if s.has_events {
@@ -180,6 +180,10 @@ impl Stats {
             self.put(uapi::VIRTIO_BALLOON_S_DIRECT_SCAN, s.direct_scan);
             self.put(uapi::VIRTIO_BALLOON_S_ASYNC_RECLAIM, s.async_reclaim);
             self.put(uapi::VIRTIO_BALLOON_S_DIRECT_RECLAIM, s.direct_reclaim);
+            if s.has_hugetlb {
+                self.put(uapi::VIRTIO_BALLOON_S_HTLB_PGALLOC, s.hugetlb_allocs);
+                self.put(uapi::VIRTIO_BALLOON_S_HTLB_PGFAIL, s.hugetlb_alloc_fails);
+            }
         }
         self.put(uapi::VIRTIO_BALLOON_S_MEMFREE, s.free);
         self.put(uapi::VIRTIO_BALLOON_S_MEMTOT, s.total);
@@ -309,6 +313,25 @@ mod tests {
         assert_eq!(
             &s.bytes[0..2],
             &(uapi::VIRTIO_BALLOON_S_SWAP_IN as u16).to_le_bytes()
+        );
+        // With hugetlb: its two counters follow the other events, as in C.
+        m.has_hugetlb = true;
+        m.hugetlb_allocs = 3;
+        s.fill(&m);
+        assert_eq!(s.n, 16);
+        let at = 10 * STAT_LEN;
+        assert_eq!(
+            &s.bytes[at..at + 2],
+            &(uapi::VIRTIO_BALLOON_S_HTLB_PGALLOC as u16).to_le_bytes()
+        );
+        assert_eq!(&s.bytes[at + 2..at + STAT_LEN], &3u64.to_le_bytes());
+        assert_eq!(
+            &s.bytes[at + STAT_LEN..at + STAT_LEN + 2],
+            &(uapi::VIRTIO_BALLOON_S_HTLB_PGFAIL as u16).to_le_bytes()
+        );
+        assert_eq!(
+            &s.bytes[at + 2 * STAT_LEN..at + 2 * STAT_LEN + 2],
+            &(uapi::VIRTIO_BALLOON_S_MEMFREE as u16).to_le_bytes()
         );
         Ok(())
     }

@@ -31,6 +31,10 @@ pub struct MemStats {
     pub async_reclaim: u64,
     /// Bytes reclaimed by direct reclaim (`pgsteal_direct`).
     pub direct_reclaim: u64,
+    /// Huge pages the hugetlb pool got from the page allocator (`htlb_buddy_alloc_success`).
+    pub hugetlb_allocs: u64,
+    /// Huge pages the hugetlb pool failed to get from it (`htlb_buddy_alloc_fail`).
+    pub hugetlb_alloc_fails: u64,
     /// `MemFree`.
     pub free: u64,
     /// `MemTotal`.
@@ -42,6 +46,9 @@ pub struct MemStats {
     /// Whether the event counters above are real: without `CONFIG_VM_EVENT_COUNTERS` the
     /// kernel does not keep them, and they read 0.
     pub has_events: bool,
+    /// Whether the hugetlb counters are real: the kernel keeps them with event counters and
+    /// `CONFIG_HUGETLB_PAGE`.
+    pub has_hugetlb: bool,
 }
 
 fn bytes(pages: u64) -> u64 {
@@ -105,6 +112,12 @@ impl MemStats {
             .map(|z| get(first + z))
             .sum();
         self.has_events = true;
+        #[cfg(CONFIG_HUGETLB_PAGE)]
+        {
+            self.hugetlb_allocs = get(bindings::vm_event_item_HTLB_BUDDY_PGALLOC);
+            self.hugetlb_alloc_fails = get(bindings::vm_event_item_HTLB_BUDDY_PGALLOC_FAIL);
+            self.has_hugetlb = true;
+        }
     }
 
     #[cfg(not(CONFIG_VM_EVENT_COUNTERS))]
