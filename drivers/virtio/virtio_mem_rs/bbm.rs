@@ -95,21 +95,23 @@ impl BigBlocks {
             }
         }
         let size = NonZeroU64::new(size).ok_or(EINVAL)?;
-        let first = crate::device::align_up(layout.usable_start, size).ok_or(EINVAL)?;
-        let end = layout.usable_end / size * size.get();
-        if !bbm {
-            return Ok(Self { size, first, nr: 0 });
+        match layout.whole_units(size) {
+            Some((first, nr)) if bbm => Ok(Self { size, first, nr }),
+            // Sub-Block Mode uses only the size.
+            _ if !bbm => Ok(Self {
+                size,
+                first: layout.usable_start,
+                nr: 0,
+            }),
+            _ => {
+                dev_err!(
+                    vdev,
+                    "refusing device: no whole big block of {:#x} fits\n",
+                    size
+                );
+                Err(EINVAL)
+            }
         }
-        if first >= end {
-            dev_err!(
-                vdev,
-                "refusing device: no whole big block of {:#x} fits\n",
-                size
-            );
-            return Err(EINVAL);
-        }
-        let nr = usize::try_from((end - first) / size)?;
-        Ok(Self { size, first, nr })
     }
 }
 

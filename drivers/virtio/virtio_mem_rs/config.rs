@@ -47,6 +47,21 @@ pub(crate) struct Layout {
     pub(crate) usable_end: u64,
 }
 
+impl Layout {
+    /// The whole `unit`-aligned units of size `unit` in the usable range: the address of the
+    /// first and how many there are. `None` if not one fits.
+    pub(crate) fn whole_units(&self, unit: NonZeroU64) -> Option<(u64, usize)> {
+        let first = (self.usable_start / unit)
+            .checked_add(u64::from(self.usable_start % unit != 0))?
+            .checked_mul(unit.get())?;
+        let end = self.usable_end / unit * unit.get();
+        if first >= end {
+            return None;
+        }
+        Some((first, usize::try_from((end - first) / unit).ok()?))
+    }
+}
+
 /// Why the device's layout was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ConfigError {
@@ -382,6 +397,31 @@ mod tests {
         assert_eq!((s.usable, s.requested, s.plugged), (2 * G, 2 * G, 4 * G));
         assert!(c.requested_beyond_usable && !c.plugged_beyond_region);
         Ok(())
+    }
+
+    #[test]
+    fn whole_units_are_aligned_and_inside() {
+        let unit = |u| NonZeroU64::new(u).unwrap_or(NonZeroU64::MIN);
+        let l = Layout {
+            block_size: unit(2 << 20),
+            addr: 3 * G - (2 << 20),
+            region_size: 4 * G,
+            usable_start: 3 * G - (2 << 20),
+            usable_end: 7 * G - (2 << 20),
+        };
+        // 128 MiB units: from 3 GiB up to the last one that ends by 7 GiB - 2 MiB.
+        assert_eq!(l.whole_units(unit(128 << 20)), Some((3 * G, 31)));
+        // Device blocks: the whole range.
+        assert_eq!(l.whole_units(unit(2 << 20)), Some((l.usable_start, 2048)));
+        // 4 GiB units: [4 GiB, 8 GiB) does not fit.
+        assert_eq!(l.whole_units(unit(4 * G)), None);
+        // A unit whose first aligned address would overflow.
+        let top = Layout {
+            usable_start: u64::MAX - G,
+            usable_end: u64::MAX - (2 << 20),
+            ..l
+        };
+        assert_eq!(top.whole_units(unit(1 << 63)), None);
     }
 
     #[test]

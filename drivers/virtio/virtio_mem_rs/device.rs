@@ -287,13 +287,6 @@ impl WorkItem<1> for VirtioMem {
     }
 }
 
-/// `x` rounded up to a multiple of `align`, if that fits.
-pub(crate) fn align_up(x: u64, align: NonZeroU64) -> Option<u64> {
-    (x / align)
-        .checked_add(u64::from(x % align != 0))?
-        .checked_mul(align.get())
-}
-
 /// Reads the device's layout and checks it against what this kernel can hot-add.
 fn read_layout(vdev: &virtio::Device<Core<'_>>) -> Result<(RawConfig, Layout)> {
     let raw = vdev.read_config(parse_raw);

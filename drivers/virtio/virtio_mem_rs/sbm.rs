@@ -308,18 +308,16 @@ impl Geometry {
             return Ok(None);
         }
         let sb_size = NonZeroU64::new(sb_size).ok_or(EINVAL)?;
-        let first_mb = crate::device::align_up(layout.usable_start, mb_size).ok_or(EINVAL)?;
-        let end_mb = layout.usable_end / mb_size * mb_size.get();
-        if first_mb >= end_mb {
+        let Some((first_mb, nr_mbs)) = layout.whole_units(mb_size) else {
             dev_err!(vdev, "refusing device: no whole memory block fits\n");
             return Err(EINVAL);
-        }
+        };
         Ok(Some(Self {
             sb_size,
             sbs_per_mb: usize::try_from(mb_size.get() / sb_size)?,
             mb_size,
             first_mb,
-            nr_mbs: usize::try_from((end_mb - first_mb) / mb_size)?,
+            nr_mbs,
         }))
     }
 
