@@ -167,6 +167,16 @@ impl Phase {
     }
 }
 
+/// What a run does after a pass, as [`VirtioMem::settle`] decides.
+enum Next {
+    /// Another pass now: the request changed, or an immediate retry.
+    Pass,
+    /// Nothing more: done, stopped with `ENOSPC`, or the device is broken.
+    Done,
+    /// Retry after this many milliseconds.
+    RetryIn(u32),
+}
+
 /// The part of [`State`] the status shows, published by the worker (see the module docs).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Shown {
@@ -604,8 +614,10 @@ impl VirtioMem {
                     self.bbm_pass(&mut st, &sizes)
                 };
             }
-            if let Some(delay) = self.settle(&mut st, rc, &mut immediate, plugged0, start) {
-                return delay;
+            match self.settle(&mut st, rc, &mut immediate, plugged0, start) {
+                Next::Pass => {}
+                Next::Done => return None,
+                Next::RetryIn(ms) => return Some(ms),
             }
         }
     }
@@ -635,9 +647,8 @@ impl VirtioMem {
         Some(sizes)
     }
 
-    /// Acts on the outcome `rc` of a pass: `None` to run another pass now (the request changed,
-    /// or a few immediate retries), else `Some` with the delay of the retry to schedule, if
-    /// any. `plugged0` is the plugged size when the run started.
+    /// Acts on the outcome `rc` of a pass and says what the run does next. `plugged0` is the
+    /// plugged size when the run started.
     fn settle(
         &self,
         st: &mut State,
@@ -645,7 +656,7 @@ impl VirtioMem {
         immediate: &mut u32,
         plugged0: u64,
         start: &Instant<Monotonic>,
-    ) -> Option<Option<u32>> {
+    ) -> Next {
         match rc {
             Ok(()) => {
                 st.retry_ms = RETRY_MIN_MS;
@@ -653,20 +664,20 @@ impl VirtioMem {
                 st.last_error = 0;
                 if self.config_changed.load(Relaxed) {
                     // The request changed meanwhile: another pass.
-                    None
+                    Next::Pass
                 } else {
                     self.publish(st, Phase::Idle);
-                    Some(None)
+                    Next::Done
                 }
             }
             Err(e) if e == EAGAIN && *immediate < MAX_IMMEDIATE_RETRIES => {
                 *immediate += 1;
-                None
+                Next::Pass
             }
             Err(e) if e == ENOSPC => {
                 st.last_error = e.to_errno();
                 self.publish(st, Phase::Idle);
-                Some(None)
+                Next::Done
             }
             Err(e) if e == EAGAIN || e == ETXTBSY || e == EBUSY || e == ENOMEM => {
                 st.last_error = e.to_errno();
@@ -683,7 +694,7 @@ impl VirtioMem {
                 st.retry_ms = st.retry_ms.saturating_mul(2).min(RETRY_MAX_MS);
                 st.pending_ms = delay;
                 self.publish(st, Phase::Waiting);
-                Some(Some(delay))
+                Next::RetryIn(delay)
             }
             Err(e) => {
                 st.last_error = e.to_errno();
@@ -694,7 +705,7 @@ impl VirtioMem {
                     "unknown error, marking device broken: {}\n",
                     e.to_errno()
                 );
-                Some(None)
+                Next::Done
             }
         }
     }
