@@ -38,10 +38,14 @@ if [ ! -w $MHP_PARAMS/online_policy ]; then
 	skip_rest "no $MHP_PARAMS/online_policy"
 fi
 # set_online_policy(): sysfs_match_string() -> -EINVAL; the ratio is a uint.
-check_eq "online_policy refuses 'auto_movable' with EINVAL" EINVAL "$(sysfs_write $MHP_PARAMS/online_policy auto_movable)"
-check_eq "auto_movable_ratio refuses '-1' with EINVAL" EINVAL "$(sysfs_write $MHP_PARAMS/auto_movable_ratio -1)"
-check_eq "online_policy accepts 'auto-movable'" "OK auto-movable" "$(sysfs_write $MHP_PARAMS/online_policy auto-movable) $(cat $MHP_PARAMS/online_policy)"
-check_eq "auto_movable_ratio accepts $RATIO" "OK $RATIO" "$(sysfs_write $MHP_PARAMS/auto_movable_ratio $RATIO) $(cat $MHP_PARAMS/auto_movable_ratio)"
+check_eq "online_policy refuses 'auto_movable' with EINVAL" EINVAL \
+	"$(sysfs_write $MHP_PARAMS/online_policy auto_movable)"
+check_eq "auto_movable_ratio refuses '-1' with EINVAL" EINVAL \
+	"$(sysfs_write $MHP_PARAMS/auto_movable_ratio -1)"
+check_eq "online_policy accepts 'auto-movable'" "OK auto-movable" \
+	"$(sysfs_write $MHP_PARAMS/online_policy auto-movable) $(cat $MHP_PARAMS/online_policy)"
+check_eq "auto_movable_ratio accepts $RATIO" "OK $RATIO" \
+	"$(sysfs_write $MHP_PARAMS/auto_movable_ratio $RATIO) $(cat $MHP_PARAMS/auto_movable_ratio)"
 
 blocks >/tmp/mhp-am.$$
 mhp_cleanup() {
@@ -63,7 +67,8 @@ END { for (n in k) { print n, k[n], m[n]; K += k[n]; M += m[n] } print "all", K,
 ' /proc/zoneinfo >/tmp/mhp-am.$$.stats
 stat_of() { awk -v n="$1" -v f="$2" '$1 == n { print $f }' /tmp/mhp-am.$$.stats; }
 P=$(pages_per_block)
-ktap_print_msg "ratio $RATIO, numa_aware $NUMA_AWARE, block $P pages; kernel early/movable pages: $(tr '\n' ';' </tmp/mhp-am.$$.stats)"
+msg="kernel early/movable pages: $(tr '\n' ';' </tmp/mhp-am.$$.stats)"
+ktap_print_msg "ratio $RATIO, numa_aware $NUMA_AWARE, block $P pages; $msg"
 
 # predict NBLOCKS NODE: the zone letters (M or K) of NBLOCKS blocks added in
 # turn to one new group on NODE ("" = ignore the node).
@@ -83,7 +88,13 @@ predict() {
 # Plug enough to show the pattern: up to the second kernel block and the
 # movable blocks after it (stop before a third kernel block).
 plan=$(predict $MAXB "")
-n=$(echo "$plan" | awk '{ k = 0; for (i = 1; i <= length($0); i++) { if (substr($0, i, 1) == "K" && ++k == 3) { print i - 1; exit } } print length($0) }')
+n=$(echo "$plan" | awk '{
+	k = 0
+	for (i = 1; i <= length($0); i++) {
+		if (substr($0, i, 1) == "K" && ++k == 3) { print i - 1; exit }
+	}
+	print length($0)
+}')
 ktap_print_msg "planned: $n blocks, expected $(echo "$plan" | cut -c1-$n)"
 
 echo online > $MEMDIR/auto_online_blocks
@@ -106,7 +117,8 @@ check_eq "the zones follow the auto-movable rule with ratio $RATIO" "$want" "$go
 case "$want" in
 *K*M*) check_eq "kernel memory of the device allowed more ZONE_MOVABLE in it" yes \
 	"$(case "$got" in *K*M*) echo yes ;; *) echo no ;; esac)" ;;
-*) skip "kernel memory of the device allowed more ZONE_MOVABLE in it" "the ratio leaves no movable block after a kernel block" ;;
+*) skip "kernel memory of the device allowed more ZONE_MOVABLE in it" \
+	"the ratio leaves no movable block after a kernel block" ;;
 esac
 check_eq "MemTotal grew by the plugged memory" $((kb0 + n * $(block_size) / 1024)) "$(memtotal_kb)"
 
@@ -120,7 +132,8 @@ if vmem_resize $(((n + 1) * $(block_size))) && wait_blocks /tmp/mhp-am.$$ $((n +
 	*) wz="$kz Movable" ;;
 	esac
 	check_eq "an offline block's valid_zones lead with the policy's choice" "$wz" "$(zones $b)"
-	check_eq "onlining it with 'online' uses that zone" "OK online ${wz%% *}" "$(set_state $b online) $(state $b) $(zones $b)"
+	check_eq "onlining it with 'online' uses that zone" "OK online ${wz%% *}" \
+		"$(set_state $b online) $(state $b) $(zones $b)"
 else
 	ktap_test_fail "plug one more block offline"
 	ktap_test_fail "plug one more block offline"

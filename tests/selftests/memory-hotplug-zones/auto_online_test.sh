@@ -15,7 +15,8 @@ AUTO=$MEMDIR/auto_online_blocks
 save_params
 mhp_cleanup() { restore_params; }
 for v in offline online online_kernel online_movable; do
-	check_eq "auto_online_blocks accepts '$v' and reads it back" "OK $v" "$(sysfs_write $AUTO $v) $(cat $AUTO)"
+	check_eq "auto_online_blocks accepts '$v' and reads it back" "OK $v" \
+		"$(sysfs_write $AUTO $v) $(cat $AUTO)"
 done
 # auto_online_blocks_store(): mhp_online_type_from_str() < 0 -> -EINVAL.
 echo online_movable > $AUTO

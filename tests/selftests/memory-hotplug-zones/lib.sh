@@ -126,7 +126,10 @@ state() { cat $MEMDIR/memory$1/state 2>/dev/null || echo gone; }
 zones() { cat $MEMDIR/memory$1/valid_zones 2>/dev/null || echo gone; }
 set_state() { sysfs_write $MEMDIR/memory$1/state "$2"; }
 # block_nodes N: the node(s) of memory block N, space separated.
-block_nodes() { ls -d $MEMDIR/memory$1/node[0-9]* 2>/dev/null | sed 's/.*node//' | tr '\n' ' ' | sed 's/ $//'; }
+block_nodes() {
+	ls -d $MEMDIR/memory$1/node[0-9]* 2>/dev/null | sed 's/.*node//' |
+		tr '\n' ' ' | sed 's/ $//'
+}
 memtotal_kb() { awk '/^MemTotal:/ { print $2 }' /proc/meminfo; }
 
 # new_blocks FILE: blocks present now that are not listed in FILE.
@@ -211,7 +214,10 @@ zone_model() {
 		} else if (mode == "boot") {
 			m = 0
 			for (i = 0; i < n; i++)
-				if (present[order[i]] > 0 && intersects(order[i])) { m++; z = order[i] }
+				if (present[order[i]] > 0 && intersects(order[i])) {
+					m++
+					z = order[i]
+				}
 			print (m == 1) ? z : "none"
 		}
 	}' /proc/zoneinfo
@@ -283,5 +289,6 @@ unplug_all() {
 	for _b in $(new_blocks "$1" 2>/dev/null); do
 		[ "$(zones "$_b")" = Movable ] && set_state "$_b" offline >/dev/null
 	done
-	vmem_resize 0 5 || ktap_print_msg "could not unplug everything (kernel-zone memory stays plugged)"
+	vmem_resize 0 5 ||
+		ktap_print_msg "could not unplug everything (kernel-zone memory stays plugged)"
 }

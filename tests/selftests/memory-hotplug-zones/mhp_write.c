@@ -140,7 +140,8 @@ int main(int argc, char **argv)
 	if (argc >= 5 && !strcmp(argv[1], "-l"))
 		return loop(atof(argv[2]), argv[3], argc - 4, argv + 4);
 	if (argc != 3) {
-		fprintf(stderr, "usage: mhp_write FILE STRING | mhp_write -l SECONDS STRING FILE...\n");
+		fprintf(stderr,
+			"usage: mhp_write FILE STRING | mhp_write -l SECONDS STRING FILE...\n");
 		return 2;
 	}
 	fd = open(argv[1], O_WRONLY);

@@ -63,7 +63,8 @@ verify() {
 # offline BLOCK: offline it, giving up (EINTR) after 120 s.
 offline() { timeout 120 "$MHP_DIR/mhp_write" $MEMDIR/memory$1/state "offline$NL"; }
 
-check_eq "online_movable memory$A and memory$B" "OK OK" "$(set_state $A online_movable) $(set_state $B online_movable)"
+check_eq "online_movable memory$A and memory$B" "OK OK" \
+	"$(set_state $A online_movable) $(set_state $B online_movable)"
 # Movable allocations take ZONE_MOVABLE first: the data lands in A and B.
 hold $H1 192
 P1=$HOLD_PID
@@ -78,7 +79,8 @@ check_eq "the data is intact after offlining" "corrupted 0" "${r#pages * }"
 check_eq "none of it is left in memory$A (it migrated)" 0 "$(in_block $A $H1/pfns)"
 check_eq "offline memory$B (ZONE_MOVABLE) under load: OK" OK "$(offline $B)"
 r=$(verify $H1)
-check_eq "the data is intact and out of memory$B" "corrupted 0 in block 0" "${r#pages * } in block $(in_block $B $H1/pfns)"
+check_eq "the data is intact and out of memory$B" "corrupted 0 in block 0" \
+	"${r#pages * } in block $(in_block $B $H1/pfns)"
 
 # Kernel zone: with ZONE_MOVABLE empty, movable and unmovable allocations
 # alike prefer the kernel-zone block over the boot memory below it.

@@ -20,13 +20,17 @@ ktap_set_plan 51
 first=$(blocks | head -1)
 online_boot=$(for b in $(blocks); do [ "$(state $b)" = online ] && echo $b; done)
 if zones_overlap; then
-	skip "valid_zones of online boot blocks match the zone map" "zone spans overlap (hot-added memory): no zone map to compare with"
+	skip "valid_zones of online boot blocks match the zone map" \
+		"zone spans overlap (hot-added memory): no zone map to compare with"
 else
 	bad=0 spanning=
 	for b in $online_boot; do
 		want=$(zone_model boot $b)
 		[ "$want" = none ] && spanning="$spanning $b"
-		[ "$(zones $b)" = "$want" ] || { ktap_print_msg "memory$b: valid_zones '$(zones $b)', zone map says '$want'"; bad=1; }
+		[ "$(zones $b)" = "$want" ] || {
+			ktap_print_msg "memory$b: valid_zones '$(zones $b)', zone map says '$want'"
+			bad=1
+		}
 	done
 	check_eq "valid_zones of online boot blocks match the zone map" 0 "$bad"
 fi
@@ -41,12 +45,16 @@ if [ -n "$span" ]; then
 		check_eq "offlining it fails with EINVAL" EINVAL "$(set_state $span offline)"
 		check_eq "...and it stays online" online "$(state $span)"
 	else
-		ktap_test_fail "offlining it fails with EINVAL (not tried: valid_zones is not 'none')"
+		why="not tried: valid_zones is not 'none'"
+		ktap_test_fail "offlining it fails with EINVAL ($why)"
 		ktap_test_fail "...and it stays online"
 	fi
 else
-	for t in "a block spanning zones shows valid_zones 'none'" "offlining it fails with EINVAL" "...and it stays online"; do
-		skip "$t" "no memory block spans two zones (x86: needs CONFIG_ZONE_DMA for memory0, or movablecore=)"
+	why="no memory block spans two zones"
+	why="$why (x86: needs CONFIG_ZONE_DMA for memory0, or movablecore=)"
+	for t in "a block spanning zones shows valid_zones 'none'" \
+		"offlining it fails with EINVAL" "...and it stays online"; do
+		skip "$t" "$why"
 	done
 fi
 # Writes that are refused before anything happens: -EINVAL from
@@ -58,7 +66,8 @@ for s in foo ONLINE "online " 1 ""; do
 	check_eq "writing '$s' to an online block: EINVAL" EINVAL "$(set_state $b "$s")"
 done
 check_eq "writing 'online' to an online block: EINVAL" EINVAL "$(set_state $b online)"
-check_eq "writing 'online_movable' to an online block: EINVAL" EINVAL "$(set_state $b online_movable)"
+check_eq "writing 'online_movable' to an online block: EINVAL" EINVAL \
+	"$(set_state $b online_movable)"
 check_eq "the block is unchanged" "online $z0" "$(state $b) $(zones $b)"
 
 # --- part 2: six hot-plugged blocks ------------------------------------------------
@@ -91,7 +100,11 @@ check_all() {
 		else
 			_w=$(zone_model valid_zones $_b)
 		fi
-		[ "$(zones $_b)" = "$_w" ] || { ktap_print_msg "memory$_b ($(state $_b)): valid_zones '$(zones $_b)', expected '$_w'"; _bad=1; }
+		[ "$(zones $_b)" = "$_w" ] || {
+			_m="memory$_b ($(state $_b)):"
+			ktap_print_msg "$_m valid_zones '$(zones $_b)', expected '$_w'"
+			_bad=1
+		}
 	done
 	check_eq "valid_zones of all six blocks $1" 0 "$_bad"
 }
@@ -103,7 +116,9 @@ go() {
 	eval Z_$1=\$_want
 }
 
-check_eq "hot-added blocks are offline" "offline offline offline offline offline offline" \
+# "offline" six times, space separated
+all_offline=$(printf 'offline %.0s' 1 2 3 4 5 6)
+check_eq "hot-added blocks are offline" "${all_offline% }" \
 	"$(for b in $ALL; do state $b; done | tr '\n' ' ' | sed 's/ $//')"
 check_all "when all are offline"
 go $B1 online_movable
@@ -113,9 +128,11 @@ check_all "after a second ZONE_MOVABLE block above"
 # B2 lies inside ZONE_MOVABLE's span and in no kernel zone: the default zone
 # is Movable, listed first.
 if [ "$(zone_model valid_zones $B2)" = "Movable Normal" ]; then
-	check_eq "an offline block inside ZONE_MOVABLE's span: 'Movable Normal'" "Movable Normal" "$(zones $B2)"
+	check_eq "an offline block inside ZONE_MOVABLE's span: 'Movable Normal'" "Movable Normal" \
+		"$(zones $B2)"
 else
-	skip "an offline block inside ZONE_MOVABLE's span: 'Movable Normal'" "a kernel zone other than Normal spans memory$B2"
+	skip "an offline block inside ZONE_MOVABLE's span: 'Movable Normal'" \
+		"a kernel zone other than Normal spans memory$B2"
 fi
 go $B2 online
 for s in online online_kernel online_movable; do
@@ -139,7 +156,8 @@ go $B5 online_kernel
 if [ "$(movable_node)" = 0 ] && [ "$(zone_model valid_zones $B3)" = "Normal Movable" ]; then
 	check_eq "an offline block in both spans: 'Normal Movable'" "Normal Movable" "$(zones $B3)"
 else
-	skip "an offline block in both spans: 'Normal Movable'" "movable_node is set or the kernel zone is not Normal"
+	skip "an offline block in both spans: 'Normal Movable'" \
+		"movable_node is set or the kernel zone is not Normal"
 fi
 check_all "with a block in both spans"
 check_eq "offline ZONE_MOVABLE memory$B4: OK" OK "$(set_state $B4 offline)"

@@ -57,16 +57,20 @@ if [ -z "${VIRTIO_MEM_BLOCK_SIZE:-}" ]; then
 elif [ $((VIRTIO_MEM_BLOCK_SIZE)) -lt "$bs" ]; then
 	SBM=1
 else
-	SBM=0 why="Big Block Mode: the device block size $((VIRTIO_MEM_BLOCK_SIZE)) is not below the memory block size $bs"
+	SBM=0 why="Big Block Mode: the device block size $((VIRTIO_MEM_BLOCK_SIZE))"
+	why="$why is not below the memory block size $bs"
 fi
-ktap_print_msg "device block size ${VIRTIO_MEM_BLOCK_SIZE:-unknown}, memory block size $bs: Sub-Block Mode $SBM"
+msg="device block size ${VIRTIO_MEM_BLOCK_SIZE:-unknown}, memory block size $bs"
+ktap_print_msg "$msg: Sub-Block Mode $SBM"
 if [ $SBM = 1 ]; then
 	vmem_resize $((bs / 2)) || bail "Sub-Block Mode: the device plugs half a memory block"
 	wait_blocks /tmp/mhp-vm.$$ 1 offline
 	b=$(new_blocks /tmp/mhp-vm.$$)
-	check_eq "half a block plugged: one new block, offline" "1 offline" "$(nr_new_blocks /tmp/mhp-vm.$$) $(state $b)"
+	check_eq "half a block plugged: one new block, offline" "1 offline" \
+		"$(nr_new_blocks /tmp/mhp-vm.$$) $(state $b)"
 	check_eq "offline memory does not count in MemTotal" "$kb0" "$(memtotal_kb)"
-	check_eq "online_movable the partially plugged block" "OK Movable" "$(set_state $b online_movable) $(zones $b)"
+	check_eq "online_movable the partially plugged block" "OK Movable" \
+		"$(set_state $b online_movable) $(zones $b)"
 	check_eq "MemTotal grew by the plugged half only" $((kb0 + bs / 2048)) "$(memtotal_kb)"
 	check_eq "offline it: OK, MemTotal back" "OK $kb0" "$(set_state $b offline) $(memtotal_kb)"
 	check_eq "online_movable and offline it again" "OK Movable OK offline" \
@@ -74,8 +78,10 @@ if [ $SBM = 1 ]; then
 	vmem_resize 0 && wait_until 30 gone
 	check "unplugged, the block disappears from sysfs" gone
 else
-	for t in "half a block plugged: one new block, offline" "offline memory does not count in MemTotal" \
-		"online_movable the partially plugged block" "MemTotal grew by the plugged half only" \
+	for t in "half a block plugged: one new block, offline" \
+		"offline memory does not count in MemTotal" \
+		"online_movable the partially plugged block" \
+		"MemTotal grew by the plugged half only" \
 		"offline it: OK, MemTotal back" "online_movable and offline it again" \
 		"unplugged, the block disappears from sysfs"; do
 		skip "$t" "$why"
@@ -85,14 +91,18 @@ fi
 # --- online blocks go away when unplugged -----------------------------------------
 echo online_movable > $MEMDIR/auto_online_blocks
 if [ $SBM = unknown ] || { [ $SBM = 0 ] && [ $((2 * bs % VIRTIO_MEM_BLOCK_SIZE)) != 0 ]; }; then
-	[ $SBM = 0 ] && why="the device cannot plug two memory blocks (its block size $((VIRTIO_MEM_BLOCK_SIZE)) is larger)"
-	for t in "two blocks plugged and onlined to ZONE_MOVABLE" "unplugged, the online blocks disappear from sysfs" \
-		"MemTotal is back"; do
+	if [ $SBM = 0 ]; then
+		why="the device cannot plug two memory blocks"
+		why="$why (its block size $((VIRTIO_MEM_BLOCK_SIZE)) is larger)"
+	fi
+	for t in "two blocks plugged and onlined to ZONE_MOVABLE" \
+		"unplugged, the online blocks disappear from sysfs" "MemTotal is back"; do
 		skip "$t" "$why"
 	done
 elif vmem_resize $((2 * bs)) && wait_blocks /tmp/mhp-vm.$$ 2 online; then
 	check_eq "two blocks plugged and onlined to ZONE_MOVABLE" "Movable Movable" \
-		"$(for b in $(new_blocks /tmp/mhp-vm.$$); do zones $b; done | tr '\n' ' ' | sed 's/ $//')"
+		"$(for b in $(new_blocks /tmp/mhp-vm.$$); do zones $b; done |
+			tr '\n' ' ' | sed 's/ $//')"
 	vmem_resize 0 && wait_until 30 gone
 	check "unplugged, the online blocks disappear from sysfs" gone
 	check_eq "MemTotal is back" "$kb0" "$(memtotal_kb)"
@@ -103,8 +113,10 @@ fi
 # --- the driver refuses to online unplugged memory --------------------------------
 echo offline > $MEMDIR/auto_online_blocks
 [ $SBM = 0 ] && why="Big Block Mode: the driver adds only plugged memory, it has no such veto"
-[ $SBM = 1 ] && why="no memory notifier error injection (CONFIG_MEMORY_NOTIFIER_ERROR_INJECT, debugfs)"
-if [ $SBM != 1 ] || [ -z "$DEBUGFS" ] || ! modprobe -q memory-notifier-error-inject priority=-1 2>/dev/null || [ ! -w "$INJ" ]; then
+[ $SBM = 1 ] &&
+	why="no memory notifier error injection (CONFIG_MEMORY_NOTIFIER_ERROR_INJECT, debugfs)"
+if [ $SBM != 1 ] || [ -z "$DEBUGFS" ] ||
+	! modprobe -q memory-notifier-error-inject priority=-1 2>/dev/null || [ ! -w "$INJ" ]; then
 	for t in "every round plugged one offline block" \
 		"the driver accepts onlining plugged memory (the injector refuses: ENOMEM)" \
 		"no onlining succeeded while the device unplugged the blocks" \
@@ -136,13 +148,17 @@ while [ $round -lt $ROUNDS ] && ! grep -q ' EPERM\*' /tmp/mhp-vm.$$.race; do
 	wait_until 30 gone || echo "memory$b still present" >>/tmp/mhp-vm.$$.race
 done
 check_eq "every round plugged one offline block" 0 "$plugfail"
-check_eq "the driver accepts onlining plugged memory (the injector refuses: ENOMEM)" "ENOMEM offline" "$accepted"
+check_eq "the driver accepts onlining plugged memory (the injector refuses: ENOMEM)" \
+	"ENOMEM offline" "$accepted"
 while read -r l; do ktap_print_msg "  $l"; done </tmp/mhp-vm.$$.race
 ktap_print_msg "$round round(s)"
-check_eq "no onlining succeeded while the device unplugged the blocks" 0 "$(grep -c ' OK\*' /tmp/mhp-vm.$$.race)"
-check "the driver refused onlining unplugged memory with EPERM" grep -q ' EPERM\*' /tmp/mhp-vm.$$.race
+check_eq "no onlining succeeded while the device unplugged the blocks" 0 \
+	"$(grep -c ' OK\*' /tmp/mhp-vm.$$.race)"
+check "the driver refused onlining unplugged memory with EPERM" \
+	grep -q ' EPERM\*' /tmp/mhp-vm.$$.race
+ngone=$(grep -cE ' (ENODEV|ENOENT)\*1$' /tmp/mhp-vm.$$.race)
 check_eq "every block is gone after its unplug" "$round 0" \
-	"$(grep -cE ' (ENODEV|ENOENT)\*1$' /tmp/mhp-vm.$$.race) $(grep -cv '^/' /tmp/mhp-vm.$$.race)"
+	"$ngone $(grep -cv '^/' /tmp/mhp-vm.$$.race)"
 
 mhp_cleanup
 ktap_finished
