@@ -3,8 +3,6 @@
 #include <linux/balloon.h>
 #include <linux/list.h>
 #include <linux/mm.h>
-#include <linux/oom.h>
-#include <linux/vmstat.h>
 
 __rust_helper void rust_helper_balloon_devinfo_init(struct balloon_dev_info *balloon)
 {
@@ -37,9 +35,4 @@ __rust_helper struct page *rust_helper_balloon_list_next(struct list_head *head,
 __rust_helper void rust_helper_put_page(struct page *page)
 {
 	put_page(page);
-}
-
-__rust_helper unsigned long rust_helper_global_node_page_state(enum node_stat_item item)
-{
-	return global_node_page_state(item);
 }

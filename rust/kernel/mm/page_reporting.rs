@@ -168,8 +168,9 @@ unsafe impl<T: Reporter> Send for Registration<T> {}
 unsafe impl<T: Reporter> Sync for Registration<T> {}
 
 impl<T: Reporter> Registration<T> {
-    /// Registers the reporter `reporter` initializes, to be given at most `capacity` blocks per report (0, or more than
-    /// the core's limit of 32, means that limit). `EBUSY` if another reporter is registered.
+    /// Registers the reporter `reporter` initializes, to be given at most `capacity` blocks
+    /// per report (0, or more than the core's limit of 32, means that limit). `EBUSY` if
+    /// another reporter is registered.
     ///
     /// A reporter that hands each block to a device as one descriptor should pass the number
     /// of descriptors its queue has.
