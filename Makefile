@@ -8,6 +8,8 @@
 #   make kernel      set up the host and (re)build the kernel in the cache
 #   make initramfs   (re)build the guest initramfs
 #   make shell       interactive guest shell (drive it with scripts/vmctl)
+#   make patches     cut the repository into a patch series against v7.3, with a
+#                    cover letter, in patches/ (git am it onto a 7.3 tree)
 #   make soak        the integrity soak, K resize cycles (default 1000), on the
 #                    debug kernel against DRIVER; APPEND adds to the guest's
 #                    command line (APPEND=page_owner=on: dumps say who freed a page)
@@ -19,10 +21,10 @@
 DRIVER ?= rust
 K ?= 1000
 
-.PHONY: demo check kernel initramfs shell soak help
+.PHONY: demo check kernel initramfs shell soak patches help
 
 help:
-	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,20p' Makefile | sed 's/^# \{0,1\}//'
 
 kernel:
 	scripts/setup-host
@@ -37,6 +39,10 @@ demo: initramfs
 
 check:
 	VMEM_KERNEL=$(or $(KERNEL),debug) tests/run
+
+patches:
+	scripts/setup-host
+	scripts/mkpatches -o patches
 
 shell: initramfs
 	VMEM_KERNEL=$(or $(KERNEL),release) scripts/run-qemu --vmem id=vm0,size=4G --balloon
