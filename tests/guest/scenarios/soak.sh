@@ -33,15 +33,21 @@ ok "memhog holds 768 MiB"
 # EBUSY and a block that went away are expected (the driver unplugs meanwhile). The
 # noise gives up on an offline after 5 s (offline_pages() holds the hotplug lock until
 # it is done or killed, and the driver must get its turn). A killed offline is a
-# failure unless it was not stuck: either the kernel reported a page of that block it
-# could not migrate ("migrating pfn P failed", the page dumped: the pfn and its type
-# say why), or pages were still being migrated when it was killed (slow, not stuck).
-# How long after the kill it ended is reported: offline_pages() notices a kill only
-# between migration batches, which under the debug kernel take up to a minute.
-# failed_pfns BLOCK LINE: pfns of BLOCK the kernel failed to migrate after dmesg line LINE.
+# failure unless it was not stuck, which the kernel shows in one of these ways: it
+# reported a page of that block it could not migrate or isolate ("migrating pfn P
+# failed", "failed to isolate pfn P", the page dumped: the pfn and its type say why);
+# pages were migrated, or migrations failed, while it ran (pgmigrate_success,
+# pgmigrate_fail: slow, not stuck); the migration messages were rate-limited ("callbacks
+# suppressed"); or its stack, read just before the kill, shows it waiting for a lock
+# outside offline_pages() (the driver holds the hotplug lock meanwhile). How long after
+# the kill it ended is reported: offline_pages() notices a kill only between migration
+# batches, which under the debug kernel take up to a minute.
+# failed_pfns BLOCK LINE: pfns of BLOCK the kernel failed to migrate or isolate after
+# dmesg line LINE.
 failed_pfns() {
 	_ppb=$(($(block_size) / 4096))
-	dmesg | tail -n +$(($2 + 1)) | sed -n 's/.*migrating pfn \([0-9a-f]*\) failed.*/\1/p' |
+	dmesg | tail -n +$(($2 + 1)) |
+		sed -n 's/.*\(migrating pfn \([0-9a-f]*\) failed\|failed to isolate pfn \([0-9a-f]*\)\).*/\2\3/p' |
 		while read -r _p; do
 			[ $((0x$_p / _ppb)) = "$1" ] && printf '0x%s ' "$_p"
 		done | cut -c1-120
@@ -59,9 +65,17 @@ count() { echo $(($(cat /tmp/noise.$1) + 1)) > /tmp/noise.$1; }
 			# driver cannot add or remove memory meanwhile: give up after 5 s. Longer, and the
 			# driver waits on the lock for longer than the hung-task timeout (60 s) across a few
 			# rounds whenever balloon pages cannot move while the balloon changes size.
-			line=$(dmesg | wc -l) mig=$(vmstat pgmigrate_success) t0=$(cut -d' ' -f1 /proc/uptime)
-			err=$(timeout -s KILL 5 sh -c "echo offline > $MEMDIR/memory$b/state" 2>&1)
-			rc=$?
+			line=$(dmesg | wc -l) t0=$(cut -d' ' -f1 /proc/uptime)
+			mig=$(vmstat pgmigrate_success) mfail=$(vmstat pgmigrate_fail)
+			sh -c "echo offline > $MEMDIR/memory$b/state" 2>/tmp/noise.err &
+			w=$! n=0 stack=
+			while kill -0 $w 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+			if kill -0 $w 2>/dev/null; then
+				stack=$(awk '{ print $2 }' /proc/$w/stack 2>/dev/null | head -8 | tr '\n' ' ')
+				kill -KILL $w 2>/dev/null
+			fi
+			wait $w
+			rc=$? err=$(cat /tmp/noise.err)
 			late=$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a - 5 }')
 			case "$rc:$err" in
 			0:*) count offline_ok ;;
@@ -69,9 +83,15 @@ count() { echo $(($(cat /tmp/noise.$1) + 1)) > /tmp/noise.$1; }
 				count offline_killed
 				why=$(failed_pfns $b $line)
 				moved=$(($(vmstat pgmigrate_success) - mig))
-				if [ -n "$why" ]; then why="could not migrate $why"
-				elif [ "$moved" -gt 0 ]; then why="slow: $moved pages migrated meanwhile"
-				else why=stuck; fi
+				failed=$(($(vmstat pgmigrate_fail) - mfail))
+				if [ -n "$why" ]; then why="could not migrate or isolate $why"
+				elif [ "$moved" -gt 0 ] || [ "$failed" -gt 0 ]; then
+					why="slow: $moved pages migrated, $failed migrations failed meanwhile"
+				elif dmesg | tail -n +$((line + 1)) | grep -q 'do_migrate_range: .* callbacks suppressed'; then
+					why="migration failures not shown (rate-limited)"
+				elif [ -n "$stack" ] && ! echo "$stack" | grep -q offline_pages; then
+					why="waiting, not in offline_pages(): $stack"
+				else why="stuck: $stack"; fi
 				echo "memory$b $why, ended ${late} s after the kill" >> /tmp/noise.killed ;;
 			*"Device or resource busy"*) count offline_busy ;;
 			*"No such"*|*"Invalid argument"*|*"nonexistent"*)
@@ -127,8 +147,10 @@ check "the noise offlined blocks, or was migrating their pages when it gave up" 
 [ -e /tmp/noise.other ] && diag "unexpected offline errors: $(head -3 /tmp/noise.other)"
 check_eq "no offline failed in an unexpected way" 0 "$(cat /tmp/noise.offline_other)"
 [ -e /tmp/noise.killed ] && diag "killed offlines: $(head -8 /tmp/noise.killed | tr '\n' ';')"
+# Every killed offline that was not simply slow, in full.
+[ -e /tmp/noise.killed ] && grep -v ' slow: ' /tmp/noise.killed | head -20 | while read -r l; do diag "  $l"; done
 check "no killed offline was stuck (no progress, no page reported unmovable)" \
-	sh -c '! grep -q " stuck," /tmp/noise.killed 2>/dev/null'
+	sh -c '! grep -q " stuck: " /tmp/noise.killed 2>/dev/null'
 [ -e /tmp/noise.onlinefail ] && diag "failed onlines: $(head -3 /tmp/noise.onlinefail | tr '\n' ';')"
 check_eq "every offlined block that is still there could be onlined again" 0 "$(cat /tmp/noise.online_err)"
 
