@@ -78,6 +78,19 @@ check "host sees free memory (stat-free-memory $free)" [ "${free:-0}" -gt 0 ]
 avail=$(balloon_stat stat-available-memory)
 check "host sees available memory (stat-available-memory $avail)" [ "${avail:-0}" -gt 0 ]
 check "host sees page faults (stat-minor-faults)" [ "$(balloon_stat stat-minor-faults)" -gt 0 ]
+# HugeTLB: the guest allocates two huge pages at run time, and the host sees the
+# guest's counts of huge page allocations and failures (HTLB_PGALLOC, HTLB_PGFAIL).
+[ -w /proc/sys/vm/nr_hugepages ] || bail "/proc/sys/vm/nr_hugepages (CONFIG_HUGETLBFS)"
+h0=$(vmstat htlb_buddy_alloc_success)
+echo 2 > /proc/sys/vm/nr_hugepages
+check "the guest allocated two huge pages (htlb_buddy_alloc_success $h0 -> $(vmstat htlb_buddy_alloc_success))" \
+	[ "$(vmstat htlb_buddy_alloc_success)" -ge $((h0 + 2)) ]
+wait_for 30 '[ "$(balloon_stat stat-htlb-pgalloc)" = "$(vmstat htlb_buddy_alloc_success)" ]'
+check_eq "host sees the guest's huge page allocations (stat-htlb-pgalloc)" \
+	"$(vmstat htlb_buddy_alloc_success)" "$(balloon_stat stat-htlb-pgalloc)"
+check_eq "host sees the guest's failed huge page allocations (stat-htlb-pgfail)" \
+	"$(vmstat htlb_buddy_alloc_fail)" "$(balloon_stat stat-htlb-pgfail)"
+echo 0 > /proc/sys/vm/nr_hugepages
 hostcmd qom-set balloon0 guest-stats-polling-interval 0 >/dev/null
 
 # --- offlining ZONE_MOVABLE blocks migrates balloon pages out of them ----------------------
