@@ -32,16 +32,17 @@ ok "memhog holds 768 MiB"
 # Noise: offline and re-online random hot-plugged blocks. Every outcome is counted:
 # EBUSY and a block that went away are expected (the driver unplugs meanwhile). The
 # noise gives up on an offline after 5 s (offline_pages() holds the hotplug lock until
-# it is done or killed, and the driver must get its turn). A killed offline is a
-# failure unless it was not stuck, which the kernel shows in one of these ways: it
-# reported a page of that block it could not migrate or isolate ("migrating pfn P
-# failed", "failed to isolate pfn P", the page dumped: the pfn and its type say why);
-# pages were migrated, or migrations failed, while it ran (pgmigrate_success,
-# pgmigrate_fail: slow, not stuck); the migration messages were rate-limited ("callbacks
-# suppressed"); or its stack, read just before the kill, shows it waiting for a lock
-# outside offline_pages() (the driver holds the hotplug lock meanwhile). How long after
-# the kill it ended is reported: offline_pages() notices a kill only between migration
-# batches, which under the debug kernel take up to a minute.
+# it is done or killed, and the driver must get its turn). A killed offline is a failure
+# unless it was not stuck, which the kernel shows in one of these ways: it reported a
+# page of that block it could not migrate or isolate ("migrating pfn P failed", "failed
+# to isolate pfn P", the page dumped: the pfn and its type say why); a page of the block
+# stayed unisolated (the test_pages_isolated tracepoint names it, and /proc/kpageflags
+# and kpagecount say what it is); pages were migrated, or migrations failed, while it
+# ran (pgmigrate_success, pgmigrate_fail: slow, not stuck); the migration messages were
+# rate-limited ("callbacks suppressed"); or its stack, read just before the kill, shows
+# it waiting for a lock outside offline_pages() (the driver holds the hotplug lock
+# meanwhile). How long after the kill it ended is reported: offline_pages() notices a
+# kill only between migration batches, which under the debug kernel take up to a minute.
 # failed_pfns BLOCK LINE: pfns of BLOCK the kernel failed to migrate or isolate after
 # dmesg line LINE.
 failed_pfns() {
@@ -51,6 +52,29 @@ failed_pfns() {
 		while read -r _p; do
 			[ $((0x$_p / _ppb)) = "$1" ] && printf '0x%s ' "$_p"
 		done | cut -c1-120
+}
+# page_desc PFN: PFN's page flags and mapcount, from /proc/kpageflags and kpagecount.
+page_desc() {
+	_f=$(dd if=/proc/kpageflags bs=8 skip=$(($1)) count=1 2>/dev/null | od -An -tu8 | tr -d ' ')
+	_c=$(dd if=/proc/kpagecount bs=8 skip=$(($1)) count=1 2>/dev/null | od -An -tu8 | tr -d ' ')
+	_n=
+	for _b in 0:locked 5:lru 7:slab 10:buddy 11:mmap 12:anon 15:head 16:tail 17:huge 20:nopage \
+		22:thp 23:offline; do
+		[ $(((${_f:-0} >> ${_b%%:*}) & 1)) = 1 ] && _n="$_n${_n:+,}${_b#*:}"
+	done
+	echo "pfn $1 flags ${_n:-none} mapcount ${_c:-?}"
+}
+# The pfn offlining last found not isolated (test_pages_isolated(), traced) in block $1,
+# described; empty if every test of it since the trace was cleared succeeded.
+TRACE=/sys/kernel/tracing
+[ -e $TRACE/trace ] || mount -t tracefs nodev $TRACE
+echo 1 > $TRACE/events/page_isolation/test_pages_isolated/enable ||
+	bail "trace test_pages_isolated"
+unisolated() {
+	_s=$(printf '0x%x' $(($1 * $(block_size) / 4096)))
+	_p=$(sed -n "s/.* start_pfn=$_s end_pfn=0x[0-9a-f]* fin_pfn=\(0x[0-9a-f]*\) ret=fail.*/\1/p" \
+		$TRACE/trace | tail -1)
+	[ -n "$_p" ] && page_desc "$_p"
 }
 for c in offline_ok offline_busy offline_gone offline_other offline_killed online_ok online_err; do
 	echo 0 > /tmp/noise.$c
@@ -67,13 +91,19 @@ count() { echo $(($(cat /tmp/noise.$1) + 1)) > /tmp/noise.$1; }
 			# rounds whenever balloon pages cannot move while the balloon changes size.
 			line=$(dmesg | wc -l) t0=$(cut -d' ' -f1 /proc/uptime)
 			mig=$(vmstat pgmigrate_success) mfail=$(vmstat pgmigrate_fail)
-			sh -c "echo offline > $MEMDIR/memory$b/state" 2>/tmp/noise.err &
+			# The writer and the stack reads share CPU 0: a task running on another CPU has
+			# no stack to read, and one that spins in offline_pages() is always running.
+			echo > $TRACE/trace
+			taskset 1 sh -c "echo offline > $MEMDIR/memory$b/state" 2>/tmp/noise.err &
 			w=$! n=0 stack=
-			while kill -0 $w 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
-			if kill -0 $w 2>/dev/null; then
-				stack=$(awk '{ print $2 }' /proc/$w/stack 2>/dev/null | head -8 | tr '\n' ' ')
-				kill -KILL $w 2>/dev/null
-			fi
+			while kill -0 $w 2>/dev/null && [ $n -lt 50 ]; do
+				sleep 0.1
+				n=$((n + 1))
+				[ $n -ge 40 ] || continue
+				s=$(taskset 1 cat /proc/$w/stack 2>/dev/null | awk '{ print $2 }' | head -10 | tr '\n' ' ')
+				[ -n "$s" ] && stack=$s
+			done
+			kill -0 $w 2>/dev/null && kill -KILL $w 2>/dev/null
 			wait $w
 			rc=$? err=$(cat /tmp/noise.err)
 			late=$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a - 5 }')
@@ -84,7 +114,9 @@ count() { echo $(($(cat /tmp/noise.$1) + 1)) > /tmp/noise.$1; }
 				why=$(failed_pfns $b $line)
 				moved=$(($(vmstat pgmigrate_success) - mig))
 				failed=$(($(vmstat pgmigrate_fail) - mfail))
+				page=$(unisolated $b)
 				if [ -n "$why" ]; then why="could not migrate or isolate $why"
+				elif [ -n "$page" ]; then why="a page stayed unisolated: $page, stack $stack"
 				elif [ "$moved" -gt 0 ] || [ "$failed" -gt 0 ]; then
 					why="slow: $moved pages migrated, $failed migrations failed meanwhile"
 				elif dmesg | tail -n +$((line + 1)) | grep -q 'do_migrate_range: .* callbacks suppressed'; then
