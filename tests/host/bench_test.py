@@ -10,16 +10,10 @@ import tempfile
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(TOP, "scripts"))
 from vmemh import bench  # noqa: E402
+from vmemh.ktap import Ktap  # noqa: E402
 
-n = 0
-bad = 0
-
-
-def check(desc, cond):
-    global n, bad
-    n += 1
-    bad += not cond
-    print(f"{'ok' if cond else 'not ok'} {n} {desc}")
+ktap = Ktap()
+check = ktap.check
 
 
 lines = [
@@ -63,5 +57,4 @@ with tempfile.TemporaryDirectory() as d:
     check("CSV has the sample and its context",
           r[0]["metric"] == "m" and r[0]["pgmigrate_success"] == "7" and r[0]["ok"] == "1")
 
-print(f"1..{n}")
-sys.exit(1 if bad else 0)
+sys.exit(ktap.finish())

@@ -9,16 +9,10 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(TOP, "scripts"))
 from vmemh import elfcore  # noqa: E402
 from vmemh.sizes import parse_size  # noqa: E402
+from vmemh.ktap import Ktap  # noqa: E402
 
-n = 0
-bad = 0
-
-
-def check(desc, cond):
-    global n, bad
-    n += 1
-    bad += not cond
-    print(f"{'ok' if cond else 'not ok'} {n} {desc}")
+ktap = Ktap()
+check = ktap.check
 
 
 ADDR = 0x30000000
@@ -49,5 +43,4 @@ try:
     check("bad hex refused", False)
 except ValueError:
     check("bad hex refused", True)
-print(f"1..{n}")
-sys.exit(1 if bad else 0)
+sys.exit(ktap.finish())

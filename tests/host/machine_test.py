@@ -19,16 +19,10 @@ except ImportError:
     venv.ensure(TOP)
 from vmemh import cli  # noqa: E402
 from vmemh.machine import Config, Guest, VmemDevice  # noqa: E402
+from vmemh.ktap import Ktap  # noqa: E402
 
-n = 0
-bad = 0
-
-
-def check(desc, cond):
-    global n, bad
-    n += 1
-    bad += not cond
-    print(f"{'ok' if cond else 'not ok'} {n} {desc}")
+ktap = Ktap()
+check = ktap.check
 
 
 def raises(f):
@@ -91,8 +85,6 @@ if os.path.exists(kernel) and os.path.exists(initrd):
         err = str(e)
     check("a refused configuration reports QEMU's message", "has to be a power of two" in err)
 else:
-    n += 1
-    print(f"ok {n} a refused configuration reports QEMU's message # SKIP no kernel built yet")
+    ktap.skip("a refused configuration reports QEMU's message", "no kernel built yet")
 
-print(f"1..{n}")
-sys.exit(1 if bad else 0)
+sys.exit(ktap.finish())

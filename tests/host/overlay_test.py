@@ -16,16 +16,10 @@ import sys
 import tempfile
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(TOP, "scripts"))
+from vmemh.ktap import Ktap  # noqa: E402
+
 OVERLAY = os.path.join(TOP, "scripts", "overlay")
-results = []
-
-
-def check(desc, cond, detail=""):
-    results.append(cond)
-    print(f"{'ok' if cond else 'not ok'} {len(results)} {desc}")
-    if not cond and detail:
-        for line in str(detail).splitlines()[:20]:
-            print(f"# {line}")
 
 
 def write(path, text):
@@ -57,7 +51,8 @@ def run(repo, tree, pristine):
 
 
 def main():
-    print("KTAP version 1")
+    ktap = Ktap()
+    check = ktap.check
     tmp = tempfile.mkdtemp(prefix="overlay-test-")
     try:
         pristine, tree, repo = (os.path.join(tmp, x) for x in ("pristine", "tree", "repo"))
@@ -115,8 +110,7 @@ def main():
         check("the pristine tree is never modified", tree_hash(pristine) == before)
     finally:
         shutil.rmtree(tmp)
-    print(f"1..{len(results)}")
-    return 0 if all(results) else 1
+    return ktap.finish()
 
 
 if __name__ == "__main__":

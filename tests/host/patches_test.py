@@ -18,16 +18,10 @@ import sys
 import tempfile
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(TOP, "scripts"))
+from vmemh.ktap import Ktap  # noqa: E402
+
 SELFTESTS = ("tools/testing/selftests/memory-hotplug-zones/", "tests/selftests/memory-hotplug-zones/")
-results = []
-
-
-def check(desc, cond, detail=""):
-    results.append(cond)
-    print(f"{'ok' if cond else 'not ok'} {len(results)} {desc}")
-    if not cond and detail:
-        for line in str(detail).splitlines()[:20]:
-            print(f"# {line}")
 
 
 def run(*args, cwd=None):
@@ -79,11 +73,11 @@ def differences(repo, tree):
 
 
 def main():
-    print("KTAP version 1")
+    ktap = Ktap()
+    check = ktap.check
     k = kdir()
     if not k or not os.path.isdir(os.path.join(k, "pristine")):
-        print("1..0 # SKIP no kernel source; run scripts/setup-host")
-        return 0
+        return ktap.skip_all("no kernel source; run scripts/setup-host")
     pristine, tree = os.path.join(k, "pristine"), os.path.join(k, "tree")
     tmp = tempfile.mkdtemp(prefix="vmem-patches-test-")
     try:
@@ -150,8 +144,7 @@ def main():
         check(f"a changed file is found ({victim})", victim in differences(repo, tree)[1])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"1..{len(results)}")
-    return 0 if all(results) else 1
+    return ktap.finish()
 
 
 if __name__ == "__main__":

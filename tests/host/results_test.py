@@ -14,16 +14,10 @@ sys.path.insert(0, os.path.join(TOP, "scripts"))
 import re  # noqa: E402
 
 from vmemh.results import CHECKERS, Known, judge_skips, parse  # noqa: E402
+from vmemh.ktap import Ktap  # noqa: E402
 
-n = 0
-bad = 0
-
-
-def check(desc, cond):
-    global n, bad
-    n += 1
-    bad += not cond
-    print(f"{'ok' if cond else 'not ok'} {n} {desc}")
+ktap = Ktap()
+check = ktap.check
 
 
 def failed(lines, **kw):
@@ -31,7 +25,6 @@ def failed(lines, **kw):
 
 
 GOOD = ["KTAP version 1", "ok 1 a", "ok 2 b", "1..2", "# vmem-scenario-exit: 0"]
-print("KTAP version 1")
 check("a clean run has no failure", failed(GOOD) == [])
 check("'not ok' fails", failed(["not ok 1 a", "1..1", "# vmem-scenario-exit: 1"]) != [])
 for text in ("WARNING: CPU: 1 PID: 5 at mm/x.c:1", "Oops: 0000 [#1] SMP", "BUG: unable to handle",
@@ -155,5 +148,4 @@ byname = {r.name: r for r in res}
 check("a declared skip stays a skip", byname["b"].skipped and byname["b"].ok)
 check("an undeclared skip fails, with its reason",
       not byname["c"].skipped and not byname["c"].ok and "undeclared skip" in byname["c"].detail)
-print(f"1..{n}")
-sys.exit(1 if bad else 0)
+sys.exit(ktap.finish())
