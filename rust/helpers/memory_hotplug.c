@@ -10,11 +10,6 @@ __rust_helper struct page *rust_helper_pfn_to_page(unsigned long pfn)
 	return pfn_to_page(pfn);
 }
 
-__rust_helper unsigned long rust_helper_page_to_pfn(const struct page *page)
-{
-	return page_to_pfn(page);
-}
-
 __rust_helper enum zone_type rust_helper_page_zonenum(const struct page *page)
 {
 	return page_zonenum(page);

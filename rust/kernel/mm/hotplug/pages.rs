@@ -478,8 +478,7 @@ mod tests {
     #[test]
     fn used_pageblocks_counts_allocated_pages() -> Result {
         let page = crate::page::Page::alloc_page(GFP_KERNEL)?;
-        // SAFETY: `page` is a valid page.
-        let pfn = unsafe { bindings::page_to_pfn(page.as_ptr()) };
+        let pfn = page.pfn();
         // SAFETY: The page is allocated: its memory cannot be removed.
         assert_eq!(unsafe { used_pageblocks(pfn, 1) }, 1);
         // SAFETY: As above.
