@@ -31,8 +31,3 @@ __rust_helper struct page *rust_helper_balloon_list_next(struct list_head *head,
 
 	return next == head ? NULL : list_entry(next, struct page, lru);
 }
-
-__rust_helper void rust_helper_put_page(struct page *page)
-{
-	put_page(page);
-}

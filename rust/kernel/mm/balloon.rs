@@ -14,17 +14,21 @@
 //! Ownership is explicit in the types:
 //!
 //! - a [`BalloonPage`] is a page the driver owns: allocated for the balloon and not yet in it, or
-//!   taken out of it. Dropping it frees it.
+//!   taken out of it. It is a [`Page`], and dropping it frees it.
 //! - a page *in* the balloon has no Rust handle at all: [`Balloon::enqueue`] consumes the
 //!   [`BalloonPage`], and only [`Balloon::dequeue`] gives one back. So a driver cannot use or
 //!   free a page that the balloon, or the migration core, owns.
-//! - during migration the driver sees the two pages as [`MigratingPage`]s, which only tell their
-//!   frame numbers.
+//! - during migration the driver sees the two pages as [`MigratingPage`]s, borrowed from the
+//!   migration core, which only tell their frame numbers.
 //!
 //! C header: [`include/linux/balloon.h`](srctree/include/linux/balloon.h)
 
 use crate::{
     bindings,
+    page::{
+        BorrowedPage,
+        Page, //
+    },
     prelude::*,
     sync::atomic::{
         Atomic,
@@ -33,25 +37,19 @@ use crate::{
     types::Opaque,
 };
 use core::{
-    marker::PhantomData,
-    mem::ManuallyDrop,
+    ops::Deref,
     ptr::NonNull, //
 };
 
 /// A page owned by a balloon driver, outside the balloon.
 ///
+/// It derefs to the [`Page`] it is. Dropping it frees the page; a page that was in a balloon is
+/// still `PageOffline` then, which the page allocator clears when it frees it.
+///
 /// # Invariants
 ///
-/// `page` is an order-0 page whose reference the holder owns; it is on no list (its `lru` is
-/// free) and in no balloon.
-pub struct BalloonPage {
-    page: NonNull<bindings::page>,
-}
-
-// SAFETY: A page may be freed, and its frame number read, from any thread.
-unsafe impl Send for BalloonPage {}
-// SAFETY: `&BalloonPage` only reads the frame number.
-unsafe impl Sync for BalloonPage {}
+/// The page is an order-0 page on no list (its `lru` is free) and in no balloon.
+pub struct BalloonPage(Page);
 
 impl BalloonPage {
     /// Allocates a page for the balloon, as the balloon core does: movable (so that it can be
@@ -60,33 +58,34 @@ impl BalloonPage {
     pub fn alloc() -> Option<Self> {
         // SAFETY: FFI call without preconditions.
         let page = NonNull::new(unsafe { bindings::balloon_page_alloc() })?;
-        // INVARIANT: A freshly allocated order-0 page, ours, on no list.
-        Some(Self { page })
-    }
-
-    /// The page frame number.
-    pub fn pfn(&self) -> usize {
-        // SAFETY: `page` is a valid page (type invariant).
-        unsafe { bindings::page_to_pfn(self.page.as_ptr()) }
+        // SAFETY: `balloon_page_alloc()` returned an order-0 page whose reference we own.
+        let page = unsafe { Page::from_raw(page) };
+        // INVARIANT: A freshly allocated page is on no list and in no balloon.
+        Some(Self(page))
     }
 
     fn into_raw(self) -> *mut bindings::page {
-        ManuallyDrop::new(self).page.as_ptr()
+        self.0.into_raw().as_ptr()
     }
 
     /// # Safety
     ///
-    /// `page` must satisfy the type invariants, and the caller gives its ownership away.
+    /// `page` must be NULL, or an order-0 page whose reference the caller gives away and that
+    /// is on no list and in no balloon.
     unsafe fn from_raw(page: *mut bindings::page) -> Option<Self> {
-        NonNull::new(page).map(|page| Self { page })
+        let page = NonNull::new(page)?;
+        // SAFETY: The caller gives us the page and its reference.
+        let page = unsafe { Page::from_raw(page) };
+        // INVARIANT: The caller guarantees the rest.
+        Some(Self(page))
     }
 }
 
-impl Drop for BalloonPage {
-    fn drop(&mut self) {
-        // SAFETY: We own the reference (type invariant); dropping it frees the page (a page that
-        // was in a balloon is still `PageOffline`, which the allocator clears when it frees it).
-        unsafe { bindings::put_page(self.page.as_ptr()) };
+impl Deref for BalloonPage {
+    type Target = Page;
+
+    fn deref(&self) -> &Page {
+        &self.0
     }
 }
 
@@ -157,8 +156,9 @@ impl PageList {
             // SAFETY: `head` is initialized and `cur` is NULL or one of its pages (type
             // invariant); `&self` keeps the list unchanged while we walk it.
             cur = unsafe { bindings::balloon_list_next(head, cur) };
-            // SAFETY: A page on the list is a valid page.
-            (!cur.is_null()).then(|| unsafe { bindings::page_to_pfn(cur) })
+            let page = NonNull::new(cur)?;
+            // SAFETY: A page on the list stays valid while the list is borrowed.
+            Some(unsafe { BorrowedPage::from_raw(page) }.pfn())
         })
     }
 }
@@ -190,18 +190,14 @@ impl MigrateMode {
     }
 }
 
-/// A page taking part in a balloon page migration. The migration core owns it; the driver may
-/// only tell its frame number to its device.
-pub struct MigratingPage<'a> {
-    page: NonNull<bindings::page>,
-    _p: PhantomData<&'a bindings::page>,
-}
+/// A page taking part in a balloon page migration. The migration core owns it and lends it to
+/// the driver for the callback; the driver may only tell its frame number to its device.
+pub struct MigratingPage<'a>(BorrowedPage<'a>);
 
 impl MigratingPage<'_> {
     /// The page frame number.
     pub fn pfn(&self) -> usize {
-        // SAFETY: `page` is valid for the lifetime of `self` (the migration core holds it).
-        unsafe { bindings::page_to_pfn(self.page.as_ptr()) }
+        self.0.pfn()
     }
 }
 
@@ -444,13 +440,13 @@ impl<T: BalloonDriver> Balloon<T> {
         let (Some(new), Some(old)) = (NonNull::new(newpage), NonNull::new(page)) else {
             return EAGAIN.to_errno();
         };
-        let new = MigratingPage {
-            page: new,
-            _p: PhantomData,
-        };
-        let old = MigratingPage {
-            page: old,
-            _p: PhantomData,
+        // SAFETY: The core holds both pages for the duration of this call, which the two
+        // `MigratingPage`s do not outlive.
+        let (new, old) = unsafe {
+            (
+                MigratingPage(BorrowedPage::from_raw(new)),
+                MigratingPage(BorrowedPage::from_raw(old)),
+            )
         };
         match this.data.migrate(&new, &old, MigrateMode::from_raw(mode)) {
             Ok(()) => 0,
