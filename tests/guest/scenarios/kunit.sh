@@ -14,7 +14,7 @@ for m in virtio_mem_rs virtio_balloon_rs; do
 	check "modprobe $m (runs its KUnit suites)" modprobe "$m"
 done
 for suite in rust_kernel_virtio rust_doctests_kernel rust_kernel_mm_hotplug_notifier \
-	rust_kernel_mm_hotplug_pages rust_kernel_mm_balloon virtio_mem_rs_config \
+	rust_kernel_mm_hotplug_pages rust_kernel_mm_balloon rust_kernel_mm_shrinker virtio_mem_rs_config \
 	virtio_mem_rs_protocol virtio_mem_rs_kdump virtio_mem_rs_order virtio_mem_rs_pressure \
 	rust_kernel_module_param virtio_balloon_rs_protocol; do
 	check "KUnit suite $suite ran" sh -c "dmesg | grep -q '# Subtest: $suite'"
