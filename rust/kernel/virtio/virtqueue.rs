@@ -25,6 +25,7 @@ use crate::{
     bindings,
     device,
     error::to_result,
+    mm::free_page_hint::FreeBlock,
     new_condvar,
     new_mutex,
     new_spinlock_irq,
@@ -70,10 +71,13 @@ pub const MAX_PARTS: usize = 4;
 /// ```
 pub struct Parts<'a> {
     pub(crate) out: [Option<&'a [u8]>; MAX_PARTS],
-    pub(crate) inp: [Option<&'a mut [u8]>; MAX_PARTS],
+    /// Address and length of each device-writable part: a slice, or a [`FreeBlock`] that is
+    /// never read or written through a Rust reference.
+    pub(crate) inp: [Option<(*mut u8, usize)>; MAX_PARTS],
     nr_out: usize,
     nr_in: usize,
     pub(crate) overflow: bool,
+    _inp: PhantomData<&'a mut [u8]>,
 }
 
 impl<'a> Parts<'a> {
@@ -81,10 +85,11 @@ impl<'a> Parts<'a> {
     pub fn new() -> Self {
         Self {
             out: [None; MAX_PARTS],
-            inp: [const { None }; MAX_PARTS],
+            inp: [None; MAX_PARTS],
             nr_out: 0,
             nr_in: 0,
             overflow: false,
+            _inp: PhantomData,
         }
     }
 
@@ -103,11 +108,23 @@ impl<'a> Parts<'a> {
     }
 
     /// Adds a device-writable part.
-    pub fn inp(mut self, part: &'a mut [u8]) -> Self {
-        if !part.is_empty() {
+    pub fn inp(self, part: &'a mut [u8]) -> Self {
+        let len = part.len();
+        self.inp_raw(part.as_mut_ptr(), len)
+    }
+
+    /// Adds a block of free memory as a device-writable part, for free page hinting: the
+    /// device learns where the block is, and the block's contents are neither read nor written
+    /// through the message.
+    pub fn inp_block(self, block: &'a mut FreeBlock) -> Self {
+        self.inp_raw(block.as_raw(), FreeBlock::SIZE)
+    }
+
+    fn inp_raw(mut self, addr: *mut u8, len: usize) -> Self {
+        if len != 0 {
             match self.inp.get_mut(self.nr_in) {
                 Some(slot) => {
-                    *slot = Some(part);
+                    *slot = Some((addr, len));
                     self.nr_in += 1;
                 }
                 None => self.overflow = true,
@@ -139,8 +156,8 @@ impl Default for Parts<'_> {
 /// # Safety
 ///
 /// All slices in the [`Parts`] returned by [`Message::parts`] must point into the memory of
-/// `*self` itself (not into memory `self` merely refers to), must not overlap, and must be the
-/// same on every call. The abstraction relies on this: a message lives in a [`KBox`], so its
+/// `*self` itself (not into memory `self` merely refers to), and every [`FreeBlock`] in them
+/// must be owned by `*self`; parts must not overlap, and must be the same on every call. The abstraction relies on this: a message lives in a [`KBox`], so its
 /// parts are in the kernel's linear mapping and live exactly as long as the box.
 pub unsafe trait Message: Send + 'static {
     /// The parts of the message.
@@ -625,7 +642,11 @@ impl<M: Message> Virtqueue<M> {
         let (nr_out, nr_in, ok) = {
             let parts = msg.parts();
             let readable = parts.out.iter().flatten().map(|p| (p.as_ptr(), p.len()));
-            let writable = parts.inp.iter().flatten().map(|p| (p.as_ptr(), p.len()));
+            let writable = parts
+                .inp
+                .iter()
+                .flatten()
+                .map(|&(p, len)| (p.cast_const(), len));
             for (slot, seg) in segs.iter_mut().zip(Iterator::chain(readable, writable)) {
                 *slot = seg;
             }
@@ -640,7 +661,8 @@ impl<M: Message> Virtqueue<M> {
                 return Err((EINVAL, msg));
             };
             // SAFETY: `sg[n]` is valid for writes; `buf` points to `len` bytes inside the boxed
-            // message (by `Message`'s safety requirements), in the linear mapping.
+            // message or in a block it owns (by `Message`'s safety requirements), in the linear
+            // mapping either way.
             unsafe { bindings::sg_init_one(sg[n].as_mut_ptr(), buf.cast(), len) };
             sgs[n] = sg[n].as_mut_ptr();
         }
