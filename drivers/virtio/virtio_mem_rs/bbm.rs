@@ -177,55 +177,69 @@ impl VirtioMem {
             if !self.could_add_bytes(self.bb_size.get(), self.bb_size.get()) {
                 return Err(ENOSPC);
             }
-            let id = (0..self.nr_bbs)
-                .take_while(|&id| self.bb_range(id).is_some_and(|r| r.last() < limit))
-                .find(|&id| st.bbs.get(id).is_none_or(|b| matches!(b, Bb::Unused)))
-                .ok_or(ENOSPC)?;
-            if id == st.bbs.len() {
-                if st.bb_busy.len() == id {
-                    st.bb_busy.push(false, GFP_KERNEL)?;
-                }
-                st.bbs.push(Bb::Unused, GFP_KERNEL)?;
-            }
+            let id = self.bbm_next_unused(st, limit)?;
             let r = self.bb_range(id).ok_or(EINVAL)?;
             self.link.plug(r.start(), r.size())?;
             st.bbs[id] = Bb::Plugged;
-            // Added memory starts offline; count it before adding, as auto-onlining reports
-            // `Online` to the notifier before the add returns.
-            self.offline_bytes.fetch_add(self.bb_size.get(), Relaxed);
-            // SAFETY: The device acknowledged plugging `r`, so its memory is accessible; it is
-            // only unplugged after the returned token removed it (or if adding fails, below).
-            let added = unsafe {
-                hotplug::add_driver_managed(
-                    &self.region,
-                    &self.group,
-                    r,
-                    AddOptions {
-                        merge_resource: true,
-                    },
-                )
-            };
-            match added {
-                Ok(mem) => {
-                    st.bbs[id] = Bb::Added(mem);
-                    self.publish(st, Phase::Running);
-                }
-                Err(e) => {
-                    crate::device::sub_saturating(&self.offline_bytes, self.bb_size.get());
-                    dev_err!(
-                        self.vdev,
-                        "adding memory {:#x} failed: {}\n",
-                        r.start(),
-                        e.to_errno()
-                    );
-                    if self.link.unplug(r.start(), r.size()).is_ok() {
-                        st.bbs[id] = Bb::Unused;
-                    }
-                    return Err(e);
-                }
-            }
+            self.bbm_add(st, id, r)?;
         }
         Ok(())
+    }
+
+    /// The lowest unused big block that ends below `limit`, with room made for it in the block
+    /// state.
+    fn bbm_next_unused(&self, st: &mut State, limit: u64) -> Result<usize> {
+        let id = (0..self.nr_bbs)
+            .take_while(|&id| self.bb_range(id).is_some_and(|r| r.last() < limit))
+            .find(|&id| st.bbs.get(id).is_none_or(|b| matches!(b, Bb::Unused)))
+            .ok_or(ENOSPC)?;
+        if id == st.bbs.len() {
+            if st.bb_busy.len() == id {
+                st.bb_busy.push(false, GFP_KERNEL)?;
+            }
+            st.bbs.push(Bb::Unused, GFP_KERNEL)?;
+        }
+        Ok(id)
+    }
+
+    /// Adds big block `id` (range `r`), which the device just plugged; unplugs it again if
+    /// adding fails.
+    fn bbm_add(&self, st: &mut State, id: usize, r: PhysRange) -> Result {
+        // Added memory starts offline; count it before adding, as auto-onlining reports
+        // `Online` to the notifier before the add returns.
+        self.offline_bytes.fetch_add(self.bb_size.get(), Relaxed);
+        // SAFETY: The device acknowledged plugging `r`, so its memory is accessible; it is
+        // only unplugged after the returned token removed it (or if adding fails, below).
+        let added = unsafe {
+            hotplug::add_driver_managed(
+                &self.region,
+                &self.group,
+                r,
+                AddOptions {
+                    merge_resource: true,
+                },
+            )
+        };
+        match added {
+            Ok(mem) => {
+                st.bbs[id] = Bb::Added(mem);
+                self.publish(st, Phase::Running);
+                Ok(())
+            }
+            Err(e) => {
+                crate::device::sub_saturating(&self.offline_bytes, self.bb_size.get());
+                dev_err!(
+                    self.vdev,
+                    "adding memory {:#x} failed: {}\n",
+                    r.start(),
+                    e.to_errno()
+                );
+                if self.link.unplug(r.start(), r.size()).is_ok() {
+                    st.bbs[id] = Bb::Unused;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Whether every memory block of `r` is offline. Only a hint for the order of work.
@@ -461,51 +475,16 @@ impl VirtioMem {
                 if self.config_changed.load(Relaxed) {
                     return Err(EAGAIN);
                 }
-                let Some(r) = self.bb_range(id) else {
+                let Some((r, offline)) = self.bbm_unplug_candidate(st, id, pass) else {
                     continue;
                 };
-                if !matches!(st.bbs[id], Bb::Added(_)) {
-                    continue;
-                }
-                let offline = Self::is_offline(r);
-                let wanted = match pass {
-                    0 => offline,
-                    1 => !offline && Self::is_movable(r),
-                    _ => !offline,
-                };
-                if !wanted {
-                    continue;
-                }
-                // CAST: Physical addresses and page counts of added memory fit `usize`.
-                let (pfn, nr) = (
-                    (r.start() >> PAGE_SHIFT) as usize,
-                    (r.size() >> PAGE_SHIFT) as usize,
-                );
-                // SAFETY: The big block is added, and only this worker removes it.
-                let allowed = offline || unsafe { self.can_take_online(pfn, nr) };
-                if !allowed {
-                    continue;
-                }
                 let Bb::Added(mem) = core::mem::replace(&mut st.bbs[id], Bb::Plugged) else {
                     continue;
                 };
                 let res = if offline {
                     mem.remove()
                 } else {
-                    let res = match self.bbm_fake_offline(r) {
-                        Ok(()) => mem
-                            .offline_and_remove()
-                            .inspect_err(|_| self.bbm_fake_online(r)),
-                        Err(e) => Err((e, mem)),
-                    };
-                    {
-                        let _kept = self.bb_kept.lock();
-                        self.bb_removing.store(0, Relaxed);
-                    }
-                    if let Some(b) = st.bb_busy.get_mut(id) {
-                        *b = matches!(&res, Err((e, _)) if *e == EBUSY);
-                    }
-                    res
+                    self.bbm_remove_online(st, id, r, mem)
                 };
                 match res {
                     Ok(()) => {
@@ -538,6 +517,57 @@ impl VirtioMem {
         // Not enough could be removed now (unmovable pages, a signal, memory pressure): retry
         // later, as the C driver does with every removal failure.
         Err(EBUSY)
+    }
+
+    /// Whether added big block `id` is one to unplug in `pass` of [`Self::bbm_unplug`]: its
+    /// range, and whether it is offline.
+    fn bbm_unplug_candidate(&self, st: &State, id: usize, pass: u32) -> Option<(PhysRange, bool)> {
+        let r = self.bb_range(id)?;
+        if !matches!(st.bbs.get(id), Some(Bb::Added(_))) {
+            return None;
+        }
+        let offline = Self::is_offline(r);
+        let wanted = match pass {
+            0 => offline,
+            1 => !offline && Self::is_movable(r),
+            _ => !offline,
+        };
+        if !wanted {
+            return None;
+        }
+        // CAST: Physical addresses and page counts of added memory fit `usize`.
+        let (pfn, nr) = (
+            (r.start() >> PAGE_SHIFT) as usize,
+            (r.size() >> PAGE_SHIFT) as usize,
+        );
+        // SAFETY: The big block is added, and only this worker removes it.
+        let allowed = offline || unsafe { self.can_take_online(pfn, nr) };
+        allowed.then_some((r, offline))
+    }
+
+    /// Offlines and removes big block `id` (range `r`, added as `mem`), whose memory is online.
+    /// Gives `mem` back if that fails, and notes whether it failed for pages in use.
+    fn bbm_remove_online(
+        &self,
+        st: &mut State,
+        id: usize,
+        r: PhysRange,
+        mem: AddedMemory,
+    ) -> Result<(), (Error, AddedMemory)> {
+        let res = match self.bbm_fake_offline(r) {
+            Ok(()) => mem
+                .offline_and_remove()
+                .inspect_err(|_| self.bbm_fake_online(r)),
+            Err(e) => Err((e, mem)),
+        };
+        {
+            let _kept = self.bb_kept.lock();
+            self.bb_removing.store(0, Relaxed);
+        }
+        if let Some(b) = st.bb_busy.get_mut(id) {
+            *b = matches!(&res, Err((e, _)) if *e == EBUSY);
+        }
+        res
     }
 
     /// Teardown, Big Block Mode part: removes and unplugs offline big blocks; online ones stay.

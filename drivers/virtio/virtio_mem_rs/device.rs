@@ -204,7 +204,37 @@ pub(crate) struct Shown {
     pub(crate) run_ms: u64,
 }
 
+impl Shown {
+    /// The status at probe: every block unused (`MbState::ALL[0]` in Sub-Block Mode).
+    fn all_unused(nr_mbs: usize, nr_bbs: usize) -> Self {
+        let mut mbs = [0; MbState::ALL.len()];
+        mbs[0] = nr_mbs;
+        Self {
+            bbs: [nr_bbs, 0, 0],
+            mbs,
+            ..Self::default()
+        }
+    }
+}
+
 impl State {
+    /// The state at probe. Memory left plugged by a previous kernel (kexec) is unplugged
+    /// first.
+    fn new(unplug_all_required: bool) -> Self {
+        Self {
+            bbs: KVec::new(),
+            bb_busy: KVec::new(),
+            sizes: Sizes::default(),
+            clamped: Clamped::default(),
+            retry_ms: RETRY_MIN_MS,
+            pending_ms: 0,
+            fail_cost_ms: 0,
+            last_error: 0,
+            broken: false,
+            unplug_all_required,
+        }
+    }
+
     /// Bytes plugged on the device, as far as the driver knows.
     pub(crate) fn plugged_bytes(&self, bb_size: u64) -> u64 {
         let n = self.bbs.iter().filter(|b| !matches!(b, Bb::Unused)).count();
@@ -336,6 +366,38 @@ fn node_of(vdev: &virtio::Device<Core<'_>>, raw: &RawConfig, layout: &Layout) ->
     })
 }
 
+/// Logs the device's layout at probe, as the C driver does.
+fn show_layout(
+    vdev: &virtio::Device<Core<'_>>,
+    layout: &Layout,
+    nid: i32,
+    sbm: &Option<Geometry>,
+    mb_size: NonZeroU64,
+    bb_size: NonZeroU64,
+) {
+    dev_info!(vdev, "start address: {:#x}\n", layout.addr);
+    dev_info!(vdev, "region size: {:#x}\n", layout.region_size);
+    dev_info!(vdev, "device block size: {:#x}\n", layout.block_size);
+    dev_info!(vdev, "nid: {}\n", nid);
+    match sbm {
+        Some(g) => {
+            dev_info!(vdev, "memory block size: {:#x}\n", mb_size.get());
+            dev_info!(vdev, "subblock size: {:#x}\n", g.sb_size.get());
+        }
+        None => dev_info!(vdev, "big block size: {:#x}\n", bb_size),
+    }
+}
+
+/// Claims the device's region in the resource tree, so that nothing else takes it while the
+/// driver is bound.
+fn claim_region(vdev: &virtio::Device<Core<'_>>, layout: &Layout) -> Result<Arc<SystemRamRegion>> {
+    let name = CString::try_from_fmt(fmt!("{}", vdev.as_ref().name()))?;
+    let range = PhysRange::new(layout.addr, layout.region_size).ok_or(EINVAL)?;
+    SystemRamRegion::claim(range, name).inspect_err(|_| {
+        dev_warn!(vdev, "could not reserve device region\n");
+    })
+}
+
 /// Subtracts `v` from `a`, stopping at zero.
 pub(crate) fn sub_saturating(a: &Atomic<u64>, v: u64) {
     let mut cur = a.load(Relaxed);
@@ -383,47 +445,24 @@ impl VirtioMem {
         let (raw, layout) = read_layout(vdev)?;
         let mb_size = NonZeroU64::new(hotplug::block_size()).ok_or(EINVAL)?;
         let sbm = Geometry::of(vdev, &layout, mb_size, force_bbm)?;
-        let nr_mbs = sbm.map_or(0, |g| g.nr_mbs);
         let bbs = crate::bbm::BigBlocks::of(vdev, &layout, bbm_block_size, sbm.is_none())?;
         let (bb_size, first_bb, nr_bbs) = (bbs.size, bbs.first, bbs.nr);
         let nid = node_of(vdev, &raw, &layout);
-
-        dev_info!(vdev, "start address: {:#x}\n", layout.addr);
-        dev_info!(vdev, "region size: {:#x}\n", layout.region_size);
-        dev_info!(vdev, "device block size: {:#x}\n", layout.block_size);
-        dev_info!(vdev, "nid: {}\n", nid);
-        match &sbm {
-            Some(g) => {
-                dev_info!(vdev, "memory block size: {:#x}\n", mb_size.get());
-                dev_info!(vdev, "subblock size: {:#x}\n", g.sb_size.get());
-            }
-            None => dev_info!(vdev, "big block size: {:#x}\n", bb_size),
-        }
+        show_layout(vdev, &layout, nid, &sbm, mb_size, bb_size);
 
         let vq = find_vq(vdev)?;
-        let name = CString::try_from_fmt(fmt!("{}", vdev.as_ref().name()))?;
-        let range = PhysRange::new(layout.addr, layout.region_size).ok_or(EINVAL)?;
-        let region = SystemRamRegion::claim(range, name).inspect_err(|_| {
-            dev_warn!(vdev, "could not reserve device region\n");
-        })?;
-        let unit = if sbm.is_some() {
-            mb_size.get()
-        } else {
-            bb_size.get()
-        };
-        let group = MemoryGroup::register_dynamic(nid, unit, RESOURCE_NAME)?;
+        let region = claim_region(vdev, &layout)?;
+        // The unit of onlining: a memory block in Sub-Block Mode, a big block in Big Block Mode.
+        let unit = sbm.map_or(bb_size, |_| mb_size);
+        let group = MemoryGroup::register_dynamic(nid, unit.get(), RESOURCE_NAME)?;
         // Memory still plugged (left by the kernel before a kexec) is unplugged before
         // anything else; the claimed region keeps it from being in use.
         if raw.plugged_size != 0 {
             dev_info!(vdev, "unplugging all memory is required\n");
         }
-
         let le = vdev.is_little_endian();
-        // All blocks start unused (`MbState::ALL[0]`).
-        let mut mb_counts = [0; MbState::ALL.len()];
-        mb_counts[0] = nr_mbs;
-        let bb_counts = [nr_bbs, 0, 0];
-        let this = Arc::pin_init(
+        let shown = Shown::all_unused(sbm.map_or(0, |g| g.nr_mbs), nr_bbs);
+        Arc::pin_init(
             try_pin_init!(Self {
                 vdev: (&**vdev).into(),
                 link <- Link::new(vq, le, layout.block_size),
@@ -440,24 +479,8 @@ impl VirtioMem {
                 region,
                 group,
                 nr_bbs,
-                state <- new_mutex!(State {
-                    bbs: KVec::new(),
-                    bb_busy: KVec::new(),
-                    sizes: Sizes::default(),
-                    clamped: Clamped::default(),
-                    retry_ms: RETRY_MIN_MS,
-                    pending_ms: 0,
-                    fail_cost_ms: 0,
-                    last_error: 0,
-                    broken: false,
-                    // Memory left plugged by a previous kernel (kexec) is unplugged first.
-                    unplug_all_required: raw.plugged_size != 0,
-                }),
-                shown <- new_spinlock!(Shown {
-                    bbs: bb_counts,
-                    mbs: mb_counts,
-                    ..Shown::default()
-                }),
+                state <- new_mutex!(State::new(raw.plugged_size != 0)),
+                shown <- new_spinlock!(shown),
                 work <- kernel::new_work!("virtio_mem_rs::work"),
                 retry <- kernel::new_delayed_work!("virtio_mem_rs::retry"),
                 stopping: Atomic::new(false),
@@ -469,8 +492,7 @@ impl VirtioMem {
                 deferred_pressure: Atomic::new(0),
             }),
             GFP_KERNEL,
-        )?;
-        Ok(this)
+        )
     }
 
     /// Lets the device run and queues the first pass of the worker, which may add memory at

@@ -727,65 +727,83 @@ impl VirtioMem {
             if mb.state != class || mb.in_transition {
                 return Ok(());
             }
-            let movable = matches!(mb.state, MbState::Movable | MbState::MovablePartial);
-            let mut whole_done = false;
-            let mut busy_whole = 0;
-            let whole = *nb >= g.sbs_per_mb
-                && mb.nr_plugged() == g.sbs_per_mb
-                // SAFETY: `mbs` is held with the block online, so it is not removed.
-                && unsafe { self.can_take_online(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages()) };
-            if whole {
-                mb.reserve_kept(1)?;
-                match self.fake_offline(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages(), movable) {
-                    Ok(pages) => match self.unplug_sbs(g, mb, id, 0, g.sbs_per_mb) {
-                        Ok(()) => {
-                            mb.keep(pages);
-                            mb.state = partial(mb.state);
-                            self.migrated_bytes.fetch_add(g.mb_size.get(), Relaxed);
-                            *nb -= g.sbs_per_mb;
-                            whole_done = true;
-                        }
-                        Err(e) => return Err(Self::unplug_failed(mb, pages, e)),
-                    },
-                    Err(e) if e == EBUSY => busy_whole = 1,
-                    Err(e) => return Err(e),
-                }
-            }
-            mb.busy = busy_whole;
-            let order = if whole_done {
-                KVec::new()
-            } else {
-                Self::sb_unplug_order(g, mb, id)?
-            };
-            for sb in order {
-                if *nb == 0 {
-                    break;
-                }
-                // SAFETY: `mbs` is held with the block online, so it is not removed.
-                if !unsafe { self.can_take_online(g.sb_pfn(id, sb), g.sb_pages()) } {
-                    // Memory is short and this subblock is in use: leave it for a later run.
-                    // Others may be free.
-                    continue;
-                }
-                mb.reserve_kept(1)?;
-                let pages = match self.fake_offline(g.sb_pfn(id, sb), g.sb_pages(), movable) {
-                    Ok(p) => p,
-                    Err(e) if e == EBUSY => {
-                        mb.busy += 1;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-                if let Err(e) = self.unplug_sbs(g, mb, id, sb, 1) {
-                    return Err(Self::unplug_failed(mb, pages, e));
-                }
-                mb.keep(pages);
-                mb.state = partial(mb.state);
-                self.migrated_bytes.fetch_add(g.sb_size.get(), Relaxed);
-                *nb -= 1;
+            if !self.unplug_online_whole(g, mb, id, nb)? {
+                self.unplug_online_sbs(g, mb, id, nb)?;
             }
         }
         self.try_remove_unplugged(g, id);
+        Ok(())
+    }
+
+    /// Unplugs online block `id` as a whole if all of it is plugged, all of it is wanted, and
+    /// memory allows; returns whether it did. Notes in `mb.busy` whether pages in use kept it.
+    fn unplug_online_whole(
+        &self,
+        g: &Geometry,
+        mb: &mut Mb,
+        id: usize,
+        nb: &mut usize,
+    ) -> Result<bool> {
+        let movable = matches!(mb.state, MbState::Movable | MbState::MovablePartial);
+        let whole = *nb >= g.sbs_per_mb
+            && mb.nr_plugged() == g.sbs_per_mb
+            // SAFETY: `mbs` is held with the block online, so it is not removed.
+            && unsafe { self.can_take_online(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages()) };
+        if !whole {
+            mb.busy = 0;
+            return Ok(false);
+        }
+        mb.reserve_kept(1)?;
+        let pages = match self.fake_offline(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages(), movable) {
+            Ok(pages) => pages,
+            Err(e) if e == EBUSY => {
+                mb.busy = 1;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = self.unplug_sbs(g, mb, id, 0, g.sbs_per_mb) {
+            return Err(Self::unplug_failed(mb, pages, e));
+        }
+        mb.keep(pages);
+        mb.state = partial(mb.state);
+        mb.busy = 0;
+        self.migrated_bytes.fetch_add(g.mb_size.get(), Relaxed);
+        *nb -= g.sbs_per_mb;
+        Ok(true)
+    }
+
+    /// Unplugs plugged subblocks of online block `id`, cheapest first, until `nb` are done.
+    /// Counts in `mb.busy` the subblocks that pages in use kept.
+    fn unplug_online_sbs(&self, g: &Geometry, mb: &mut Mb, id: usize, nb: &mut usize) -> Result {
+        let movable = matches!(mb.state, MbState::Movable | MbState::MovablePartial);
+        for sb in Self::sb_unplug_order(g, mb, id)? {
+            if *nb == 0 {
+                break;
+            }
+            // SAFETY: `mbs` is held with the block online, so it is not removed.
+            if !unsafe { self.can_take_online(g.sb_pfn(id, sb), g.sb_pages()) } {
+                // Memory is short and this subblock is in use: leave it for a later run.
+                // Others may be free.
+                continue;
+            }
+            mb.reserve_kept(1)?;
+            let pages = match self.fake_offline(g.sb_pfn(id, sb), g.sb_pages(), movable) {
+                Ok(p) => p,
+                Err(e) if e == EBUSY => {
+                    mb.busy += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Err(e) = self.unplug_sbs(g, mb, id, sb, 1) {
+                return Err(Self::unplug_failed(mb, pages, e));
+            }
+            mb.keep(pages);
+            mb.state = partial(mb.state);
+            self.migrated_bytes.fetch_add(g.sb_size.get(), Relaxed);
+            *nb -= 1;
+        }
         Ok(())
     }
 
@@ -1018,15 +1036,29 @@ impl VirtioMem {
             // The core notifies exactly one memory block at a time.
             return NotifyResult::Veto(EINVAL);
         }
-        let mb = &mut mbs[id];
-        let full = mb.nr_plugged() == g.sbs_per_mb;
         // Checked under `mbs`, which teardown holds while it sets `removing`.
         if matches!(event, Event::GoingOnline | Event::GoingOffline) && self.removing.load(Relaxed)
         {
             return NotifyResult::Veto(EBUSY);
         }
+        Self::mb_event(&g, &mut mbs[id], event, r)
+    }
+
+    /// Applies memory notifier event `event` for memory block `mb` (at `r`) to its state and
+    /// to the pages it keeps offline.
+    fn mb_event(
+        g: &Geometry,
+        mb: &mut Mb,
+        event: kernel::mm::hotplug::notifier::Event,
+        r: PhysRange,
+    ) -> kernel::mm::hotplug::notifier::NotifyResult {
+        use kernel::mm::hotplug::notifier::{
+            Event,
+            NotifyResult, //
+        };
+        let full = mb.nr_plugged() == g.sbs_per_mb;
         match event {
-            Event::GoingOnline => Self::going_online(&g, mb),
+            Event::GoingOnline => Self::going_online(g, mb),
             Event::Online => {
                 // CAST: Physical addresses fit `usize` on 64-bit.
                 let pfn = (r.start() >> PAGE_SHIFT) as usize;
