@@ -25,6 +25,10 @@
 //!   inflated, and the guest may reuse the page as soon as it left the balloon;
 //! - with `MUST_TELL_HOST` nothing is deferred: each migration is told before it completes.
 
+use crate::hint::{
+    HintMsg,
+    Hinting, //
+};
 use crate::protocol::{
     batch_must_flush,
     Pfns,
@@ -396,15 +400,21 @@ pub(crate) struct VirtioBalloon {
     pub(crate) reporting: bool,
     /// With `VIRTIO_BALLOON_F_PAGE_POISON`, what free pages hold (the config's `poison_val`).
     pub(crate) poison_val: Option<u32>,
+    /// Free page hinting (`VIRTIO_BALLOON_F_FREE_PAGE_HINT`).
+    #[pin]
+    pub(crate) hint: Hinting,
     #[pin]
     size_work: Work<VirtioBalloon, 0>,
     #[pin]
     stats_work: Work<VirtioBalloon, 1>,
+    #[pin]
+    hint_work: Work<VirtioBalloon, 2>,
 }
 
 kernel::impl_has_work! {
     impl HasWork<Self, 0> for VirtioBalloon { self.size_work }
     impl HasWork<Self, 1> for VirtioBalloon { self.stats_work }
+    impl HasWork<Self, 2> for VirtioBalloon { self.hint_work }
 }
 
 impl WorkItem<0> for VirtioBalloon {
@@ -420,6 +430,14 @@ impl WorkItem<1> for VirtioBalloon {
 
     fn run(this: Arc<Self>) {
         this.send_stats();
+    }
+}
+
+impl WorkItem<2> for VirtioBalloon {
+    type Pointer = Arc<Self>;
+
+    fn run(this: Arc<Self>) {
+        this.hint.run();
     }
 }
 
@@ -463,8 +481,13 @@ impl VirtioBalloon {
                 poison_val: vdev
                     .has_feature(uapi::VIRTIO_BALLOON_F_PAGE_POISON)
                     .then(crate::reporting::poison_val),
+                hint <- Hinting::new(
+                    vdev.has_feature(uapi::VIRTIO_BALLOON_F_FREE_PAGE_HINT),
+                    vdev.is_little_endian(),
+                ),
                 size_work <- kernel::new_work!("virtio_balloon_rs::size"),
                 stats_work <- kernel::new_work!("virtio_balloon_rs::stats"),
+                hint_work <- kernel::new_work!("virtio_balloon_rs::hint"),
             }),
             GFP_KERNEL,
         )
@@ -653,9 +676,13 @@ impl VirtioBalloon {
         }
     }
 
-    /// Config change: the target moved.
+    /// Config change: the target moved, or the free page hint command id.
     pub(crate) fn changed(self: &Arc<Self>) {
         self.queue::<0>();
+        if self.hint.enabled {
+            self.hint.changed();
+            self.queue::<2>();
+        }
     }
 
     /// The device used the stats buffer: it wants fresh statistics.
@@ -693,6 +720,7 @@ impl VirtioBalloon {
         *self.stop.lock() = true;
         workqueue::cancel_work_sync::<_, 0>(self);
         workqueue::cancel_work_sync::<_, 1>(self);
+        workqueue::cancel_work_sync::<_, 2>(self);
     }
 
     /// Stops the workers and deflates the balloon completely (freeze and unbind), then reports
@@ -720,21 +748,34 @@ impl VirtioBalloon {
         workqueue::cancel_delayed_work_sync::<_, 0>(&self.link().flusher);
         // Dropping the queues also drops the stats handler's reference to us.
         *self.stats.lock() = None;
+        self.hint.uninstall();
     }
 
     /// Probed or resumed, before the device is ready: the queues are in, and the device is told
     /// the (empty) balloon size. Work may be queued from now on.
-    pub(crate) fn install(&self, mut hw: Hw, stats: Option<StatsQueue>) {
+    pub(crate) fn install(
+        &self,
+        mut hw: Hw,
+        stats: Option<StatsQueue>,
+        hint: Option<Virtqueue<HintMsg>>,
+    ) -> Result {
+        if let Some(vq) = hint {
+            self.hint.install(vq)?;
+        }
         self.report_actual(&mut hw);
         *self.stats.lock() = stats;
         *self.link().hw.lock() = Some(hw);
         *self.stop.lock() = false;
+        Ok(())
     }
 
     /// The device is ready: follow the target, and answer a stats request that came early.
     pub(crate) fn start(self: &Arc<Self>) {
         self.queue::<0>();
         self.queue::<1>();
+        if self.hint.enabled {
+            self.queue::<2>();
+        }
     }
 }
 

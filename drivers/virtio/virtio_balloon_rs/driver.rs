@@ -9,6 +9,10 @@ use crate::{
         StatsQueue,
         VirtioBalloon, //
     },
+    hint::{
+        HintMsg,
+        HintShrinker, //
+    },
     protocol::Stats,
     reporting::{
         self,
@@ -25,10 +29,14 @@ use kernel::{
     fmt,
     mm::{
         oom::OomNotifier,
-        page_reporting, //
+        page_reporting,
+        shrinker, //
     },
     prelude::*,
-    str::CString,
+    str::{
+        CStr,
+        CString, //
+    },
     sync::{
         atomic::Relaxed,
         Arc, //
@@ -63,6 +71,7 @@ impl VqHandler for StatsRequest {
 struct Queues {
     hw: Hw,
     stats: Option<StatsQueue>,
+    hint: Option<virtio::Virtqueue<HintMsg>>,
     report: Option<ReportQueue>,
 }
 
@@ -70,21 +79,52 @@ struct Queues {
 /// when it wants statistics.
 fn setup_queues(vdev: &virtio::Device<Core<'_>>, vb: &Arc<VirtioBalloon>) -> Result<Queues> {
     let stats = vdev.has_feature(uapi::VIRTIO_BALLOON_F_STATS_VQ);
+    let (specs, hint, report) = queue_specs(vb, stats)?;
+    let set = vdev.find_vqs(&specs)?;
+    let le = vdev.is_little_endian();
+    let hw = Hw::new(
+        virtio::Virtqueues::take(&set, 0)?,
+        virtio::Virtqueues::take(&set, 1)?,
+        le,
+        vdev.has_feature(uapi::VIRTIO_BALLOON_F_MUST_TELL_HOST),
+    )?;
+    let stats = if stats {
+        Some(prime_stats(vdev, virtio::Virtqueues::take(&set, 2)?, le)?)
+    } else {
+        None
+    };
+    let hint = match hint {
+        Some(index) => Some(virtio::Virtqueues::take(&set, index)?),
+        None => None,
+    };
+    let report = match report {
+        Some(index) => Some(ReportQueue::new(virtio::Virtqueues::take(&set, index)?)?),
+        None => None,
+    };
+    Ok(Queues {
+        hw,
+        stats,
+        hint,
+        report,
+    })
+}
+
+/// The queues to create: inflate, deflate, then `stats` if asked for, and the free page hint
+/// and `reporting` queues if negotiated, with the indexes of the last two.
+fn queue_specs(
+    vb: &Arc<VirtioBalloon>,
+    stats: bool,
+) -> Result<(KVec<QueueSpec>, Option<usize>, Option<usize>)> {
     let mut specs = KVec::new();
-    specs.push(
-        QueueSpec {
-            name: c"inflate",
-            handler: None,
-        },
-        GFP_KERNEL,
-    )?;
-    specs.push(
-        QueueSpec {
-            name: c"deflate",
-            handler: None,
-        },
-        GFP_KERNEL,
-    )?;
+    for name in [c"inflate", c"deflate"] {
+        specs.push(
+            QueueSpec {
+                name,
+                handler: None,
+            },
+            GFP_KERNEL,
+        )?;
+    }
     if stats {
         let h: Arc<dyn VqHandler> = Arc::new(StatsRequest(vb.clone()), GFP_KERNEL)?;
         specs.push(
@@ -95,51 +135,45 @@ fn setup_queues(vdev: &virtio::Device<Core<'_>>, vb: &Arc<VirtioBalloon>) -> Res
             GFP_KERNEL,
         )?;
     }
-    // The queues present are numbered in order: `reporting` follows `stats` if there is one
-    // (and the free page hint queue, which this driver does not negotiate).
-    let report = if vb.reporting {
-        let index = specs.len();
+    // The queues present are numbered in order, as in the C driver.
+    let mut optional = |present: bool, name: &'static CStr| -> Result<Option<usize>> {
+        if !present {
+            return Ok(None);
+        }
         specs.push(
             QueueSpec {
-                name: c"reporting",
+                name,
                 handler: None,
             },
             GFP_KERNEL,
         )?;
-        Some(index)
-    } else {
-        None
+        Ok(Some(specs.len() - 1))
     };
-    let set = vdev.find_vqs(&specs)?;
-    let le = vdev.is_little_endian();
-    let hw = Hw::new(
-        virtio::Virtqueues::take(&set, 0)?,
-        virtio::Virtqueues::take(&set, 1)?,
-        le,
-        vdev.has_feature(uapi::VIRTIO_BALLOON_F_MUST_TELL_HOST),
-    )?;
-    let stats = if stats {
-        let mut vq = virtio::Virtqueues::take::<Stats>(&set, 2)?;
-        vq.add(Stats::new(le)?, GFP_KERNEL).map_err(|(e, _)| {
-            dev_warn!(vdev, "add stats buffer failed: {:?}\n", e);
-            e
-        })?;
-        vq.kick();
-        Some(StatsQueue { vq })
-    } else {
-        None
-    };
-    let report = match report {
-        Some(index) => Some(ReportQueue::new(virtio::Virtqueues::take(&set, index)?)?),
-        None => None,
-    };
-    Ok(Queues { hw, stats, report })
+    let hint = optional(vb.hint.enabled, c"free_page_vq")?;
+    let report = optional(vb.reporting, c"reporting")?;
+    Ok((specs, hint, report))
+}
+
+/// Hands the stats queue its buffer, which the device gives back when it wants statistics.
+fn prime_stats(
+    vdev: &virtio::Device<Core<'_>>,
+    mut vq: virtio::Virtqueue<Stats>,
+    le: bool,
+) -> Result<StatsQueue> {
+    vq.add(Stats::new(le)?, GFP_KERNEL).map_err(|(e, _)| {
+        dev_warn!(vdev, "add stats buffer failed: {:?}\n", e);
+        e
+    })?;
+    vq.kick();
+    Ok(StatsQueue { vq })
 }
 
 /// The driver data of one bound device.
 #[pin_data]
 pub(crate) struct VirtioBalloonDriver {
     _oom: Option<Pin<KBox<OomNotifier<OomDeflate>>>>,
+    /// Registered with `VIRTIO_BALLOON_F_FREE_PAGE_HINT`: gives hinted blocks back early.
+    _hint_shrinker: Option<Pin<KBox<shrinker::Registration<HintShrinker>>>>,
     /// Registered while bound, with `VIRTIO_BALLOON_F_REPORTING`.
     reporting: Option<Pin<KBox<page_reporting::Registration<FreePageReporter>>>>,
     #[pin]
@@ -156,6 +190,7 @@ impl virtio::Driver for VirtioBalloonDriver {
         uapi::VIRTIO_BALLOON_F_MUST_TELL_HOST,
         uapi::VIRTIO_BALLOON_F_STATS_VQ,
         uapi::VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+        uapi::VIRTIO_BALLOON_F_FREE_PAGE_HINT,
         uapi::VIRTIO_BALLOON_F_PAGE_POISON,
         uapi::VIRTIO_BALLOON_F_REPORTING,
     ];
@@ -170,7 +205,20 @@ impl virtio::Driver for VirtioBalloonDriver {
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
             let vb = VirtioBalloon::new(vdev)?;
-            let Queues { hw, stats, report } = setup_queues(vdev, &vb)?;
+            let Queues {
+                hw,
+                stats,
+                hint,
+                report,
+            } = setup_queues(vdev, &vb)?;
+            let hint_shrinker = if vb.hint.enabled {
+                Some(KBox::pin_init(
+                    shrinker::Registration::new(c"virtio-balloon-rs", HintShrinker(vb.clone())),
+                    GFP_KERNEL,
+                )?)
+            } else {
+                None
+            };
             let oom = if vb.deflate_on_oom {
                 Some(KBox::pin_init(
                     OomNotifier::new(OOM_NOTIFY_PRIORITY, OomDeflate(vb.clone())),
@@ -199,11 +247,12 @@ impl virtio::Driver for VirtioBalloonDriver {
             let name = CString::try_from_fmt(fmt!("virtio_balloon_rs.{}", vdev.as_ref().name()))?;
             let dir = debugfs::Dir::new(&name);
             // Queues in before the device is ready, so no early stats request is lost.
-            vb.install(hw, stats);
+            vb.install(hw, stats, hint)?;
             vdev.ready();
             vb.start();
             Ok(try_pin_init!(Self {
                 _oom: oom,
+                _hint_shrinker: hint_shrinker,
                 reporting,
                 _status <- dir.read_callback_file(
                     c"status",
@@ -228,12 +277,17 @@ impl virtio::Driver for VirtioBalloonDriver {
     }
 
     fn restore<'bound>(vdev: &virtio::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) -> Result {
-        let Queues { hw, stats, report } = setup_queues(vdev, &this.vb)?;
+        let Queues {
+            hw,
+            stats,
+            hint,
+            report,
+        } = setup_queues(vdev, &this.vb)?;
         if let (Some(reg), Some(q)) = (&this.reporting, report) {
             reg.reporter().install(q);
         }
         write_poison_val(vdev, &this.vb);
-        this.vb.install(hw, stats);
+        this.vb.install(hw, stats, hint)?;
         vdev.ready();
         this.vb.start();
         Ok(())
@@ -289,6 +343,13 @@ fn show_status(vb: &Arc<VirtioBalloon>, f: &mut fmt::Formatter<'_>) -> fmt::Resu
         Some(v) => writeln!(f, "poison_val: {v:#x}")?,
         None => writeln!(f, "poison_val: none")?,
     }
+    let h = &vb.hint.counters;
+    writeln!(f, "free_page_hint: {}", vb.hint.enabled)?;
+    writeln!(f, "hint_rounds: {}", h.rounds.load(Relaxed))?;
+    writeln!(f, "hinted_blocks: {}", h.hinted.load(Relaxed))?;
+    writeln!(f, "hint_kept: {}", h.kept.load(Relaxed))?;
+    writeln!(f, "hint_shrunk: {}", h.shrunk.load(Relaxed))?;
+    writeln!(f, "hint_ring_full: {}", h.ring_full.load(Relaxed))?;
     writeln!(f, "reports: {}", c.reports.load(Relaxed))?;
     writeln!(f, "reported_bytes: {}", c.reported_bytes.load(Relaxed))?;
     writeln!(f, "report_failed: {}", c.report_failed.load(Relaxed))

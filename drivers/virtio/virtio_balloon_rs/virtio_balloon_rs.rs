@@ -11,6 +11,7 @@
 
 mod balloon;
 mod driver;
+mod hint;
 mod protocol;
 mod reporting;
 
