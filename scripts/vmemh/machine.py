@@ -111,6 +111,10 @@ class Config:
             opts = "virtio-balloon-pci,id=balloon0"
             if self.balloon != "default":
                 opts += "," + self.balloon
+            if "free-page-hint=on" in opts and "iothread=" not in opts:
+                # QEMU takes free page hints in an iothread of their own.
+                a += ["-object", "iothread,id=balloon-io"]
+                opts += ",iothread=balloon-io"
             a += ["-device", opts]
         append = "console=ttyS0 panic=-1 " + self.append
         if self.fake_kdump:
@@ -276,6 +280,20 @@ class Guest:
                     if line.startswith("VmRSS:"):
                         return line.split()[1]
             raise ValueError("no VmRSS")
+        if cmd == "migrate":                     # migrate BYTES_PER_S -> "transferred normal"
+            # Live-migrates the guest into /dev/null at BYTES_PER_S, then lets it run on here:
+            # what a migration sends (bytes, and pages sent whole) without a second QEMU.
+            await q.cmd("migrate-set-parameters", **{"max-bandwidth": int(args[0])})
+            await q.cmd("migrate", uri="exec:cat > /dev/null")
+            deadline = time.monotonic() + 600
+            while (st := await q.cmd("query-migrate")).get("status") not in ("completed", "failed"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"migration still {st.get('status')}")
+                await asyncio.sleep(0.2)
+            await q.cmd("cont")
+            if st["status"] != "completed":
+                raise RuntimeError(f"migration failed: {st.get('error-desc', '')}")
+            return f"{st['ram']['transferred']} {st['ram']['normal']}"
         if cmd == "time":                        # host monotonic seconds
             return f"{time.monotonic():.6f}"
         raise ValueError(f"unknown request {cmd!r}")
