@@ -13,8 +13,8 @@
 //! them through the shrinker: the guest may reuse hinted memory at any time.
 //!
 //! Unlike the C driver, which may free a block the device still holds, a block goes back to
-//! the allocator only once the device returned it (or was reset), and the shrinker frees whole
-//! blocks for any request (C frees nothing for a request below a block).
+//! the allocator only once the device returned it (or was reset). As in C, the shrinker frees
+//! whole blocks, rounding a request up.
 
 use crate::balloon::VirtioBalloon;
 use core::mem::offset_of;
