@@ -157,8 +157,9 @@ impl Default for Parts<'_> {
 ///
 /// All slices in the [`Parts`] returned by [`Message::parts`] must point into the memory of
 /// `*self` itself (not into memory `self` merely refers to), and every [`FreeBlock`] in them
-/// must be owned by `*self`; parts must not overlap, and must be the same on every call. The abstraction relies on this: a message lives in a [`KBox`], so its
-/// parts are in the kernel's linear mapping and live exactly as long as the box.
+/// must be owned by `*self`; parts must not overlap, and must be the same on every call. The
+/// abstraction relies on this: a message lives in a [`KBox`], so its parts are in the kernel's
+/// linear mapping (a [`FreeBlock`] is too) and live exactly as long as the box.
 pub unsafe trait Message: Send + 'static {
     /// The parts of the message.
     fn parts(&mut self) -> Parts<'_>;
