@@ -66,11 +66,14 @@ page_desc() {
 }
 # The pfn offlining last found not isolated (test_pages_isolated(), traced) in block $1,
 # described; empty if every test of it since the trace was cleared succeeded.
+# Kernels without event tracing (the KASAN one) cannot name it: a killed offline that
+# spins on an unisolated page then counts as stuck.
 TRACE=/sys/kernel/tracing
-[ -e $TRACE/trace ] || mount -t tracefs nodev $TRACE
-echo 1 > $TRACE/events/page_isolation/test_pages_isolated/enable ||
-	bail "trace test_pages_isolated"
+[ -e $TRACE/trace ] || mount -t tracefs nodev $TRACE 2>/dev/null
+echo 1 2>/dev/null > $TRACE/events/page_isolation/test_pages_isolated/enable ||
+	diag "no test_pages_isolated tracepoint: unisolated pages are not named"
 unisolated() {
+	[ -e $TRACE/trace ] || return 0
 	_s=$(printf '0x%x' $(($1 * $(block_size) / 4096)))
 	_p=$(sed -n "s/.* start_pfn=$_s end_pfn=0x[0-9a-f]* fin_pfn=\(0x[0-9a-f]*\) ret=fail.*/\1/p" \
 		$TRACE/trace | tail -1)
@@ -93,7 +96,7 @@ count() { echo $(($(cat /tmp/noise.$1) + 1)) > /tmp/noise.$1; }
 			mig=$(vmstat pgmigrate_success) mfail=$(vmstat pgmigrate_fail)
 			# The writer and the stack reads share CPU 0: a task running on another CPU has
 			# no stack to read, and one that spins in offline_pages() is always running.
-			echo > $TRACE/trace
+			[ -e $TRACE/trace ] && echo > $TRACE/trace
 			taskset 1 sh -c "echo offline > $MEMDIR/memory$b/state" 2>/tmp/noise.err &
 			w=$! n=0 stack=
 			while kill -0 $w 2>/dev/null && [ $n -lt 50 ]; do
