@@ -139,14 +139,22 @@ impl<T: Shrinker> Registration<T> {
         &self.shrinker
     }
 
+    /// The registration and the request of a reclaim call.
+    ///
     /// # Safety
     ///
-    /// `raw` must be the shrinker of a live `Registration<T>`.
-    unsafe fn from_raw<'a>(raw: *mut bindings::shrinker) -> &'a Self {
+    /// `raw` must be the shrinker of a live `Registration<T>`, and `sc` valid for `'a`.
+    unsafe fn from_raw<'a>(
+        raw: *mut bindings::shrinker,
+        sc: *mut bindings::shrink_control,
+    ) -> (&'a Self, ShrinkControl<'a>) {
         // SAFETY: `private_data` points to the `raw` field of the registration (type invariant).
         let slot = unsafe { (*raw).private_data }.cast::<*mut bindings::shrinker>();
         // SAFETY: The registration is live, so its `raw` field is inside it.
-        unsafe { &*crate::container_of!(Opaque::cast_from(slot), Self, raw) }
+        let this = unsafe { &*crate::container_of!(Opaque::cast_from(slot), Self, raw) };
+        // SAFETY: `sc` is valid for `'a` (the caller guarantees it).
+        let sc = unsafe { &*sc };
+        (this, ShrinkControl { sc })
     }
 
     /// # Safety
@@ -158,11 +166,8 @@ impl<T: Shrinker> Registration<T> {
         sc: *mut bindings::shrink_control,
     ) -> c_ulong {
         // SAFETY: Reclaim only calls registered shrinkers, and `drop` waits for the calls in
-        // progress when it unregisters ours.
-        let this = unsafe { Self::from_raw(raw) };
-        // SAFETY: `sc` is valid for the duration of the call.
-        let sc = unsafe { &*sc };
-        let sc = ShrinkControl { sc };
+        // progress when it unregisters ours; `sc` is valid for the duration of the call.
+        let (this, sc) = unsafe { Self::from_raw(raw, sc) };
         // CAST: `usize` is `unsigned long` in the kernel.
         (this.shrinker.count(&sc) as c_ulong).min(MAX_COUNT)
     }
@@ -175,10 +180,7 @@ impl<T: Shrinker> Registration<T> {
         sc: *mut bindings::shrink_control,
     ) -> c_ulong {
         // SAFETY: As in `count_callback`.
-        let this = unsafe { Self::from_raw(raw) };
-        // SAFETY: As in `count_callback`.
-        let sc = unsafe { &*sc };
-        let sc = ShrinkControl { sc };
+        let (this, sc) = unsafe { Self::from_raw(raw, sc) };
         match this.shrinker.scan(&sc) {
             // CAST: As in `count_callback`.
             Some(n) => (n as c_ulong).min(MAX_COUNT),
