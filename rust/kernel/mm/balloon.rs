@@ -422,6 +422,13 @@ impl<T: BalloonDriver> Balloon<T> {
         unsafe { BalloonPage::from_raw(page) }
     }
 
+    /// Whether the core holds no page of the balloon, on its list or isolated for migration,
+    /// decided under the core's lock: once it does not, the core no longer uses `info`.
+    fn drained(&self) -> bool {
+        // SAFETY: `info` is initialized and pinned (type invariant).
+        unsafe { bindings::balloon_page_list_empty(self.info.get()) }
+    }
+
     /// `balloon_dev_info.migratepage`.
     ///
     /// # Safety
@@ -469,15 +476,22 @@ impl<T: BalloonDriver> PinnedDrop for Balloon<T> {
             );
         }
         // Pages isolated for migration come back to the list (or are replaced) shortly, and
-        // the migration callback never waits for us. The count is exact (type invariant): once
-        // it is 0, every page came off the list through a dequeue, which takes the core's lock,
-        // so the core's last use of `info` (putting a migrated page back) is over.
-        while !this.is_empty() {
-            match this.dequeue() {
-                Some(page) => this.data.release(&page),
-                None => crate::time::delay::fsleep(crate::time::Delta::from_millis(1)),
+        // the migration callback never waits for us. Whether any is left is decided under the
+        // core's lock, under which a migration puts its page back: once the list is empty with
+        // no page isolated, the core's last use of `info` is over.
+        loop {
+            if let Some(page) = this.dequeue() {
+                this.data.release(&page);
+                continue;
             }
+            if this.drained() {
+                break;
+            }
+            crate::time::delay::fsleep(crate::time::Delta::from_millis(1));
         }
+        // The count is exact (type invariant); if it is not, say so rather than wait for pages
+        // that are gone.
+        crate::warn_on!(!this.is_empty());
     }
 }
 
@@ -536,6 +550,7 @@ mod tests {
     fn accounting_round(balloon: &Balloon<Counting>) -> Result<bool> {
         let page = crate::page::PAGE_SIZE as i64;
         let total0 = mem_total();
+        assert!(balloon.drained());
         let mut list = PageList::new()?;
         for _ in 0..8 {
             list.push(BalloonPage::alloc().ok_or(ENOMEM)?);
@@ -545,6 +560,8 @@ mod tests {
         let single = balloon.enqueue(BalloonPage::alloc().ok_or(ENOMEM)?);
         assert!(single != 0);
         assert_eq!(balloon.len(), 9);
+        // The core's own view, under its lock, agrees with the count.
+        assert!(!balloon.drained());
         // `ManagedPages::Adjust`: inflated pages leave MemTotal.
         let inflated = total0 - mem_total() == 9 * page;
 
@@ -553,6 +570,7 @@ mod tests {
         assert_eq!(balloon.len(), 6);
         while balloon.dequeue().is_some() {}
         assert!(balloon.is_empty());
+        assert!(balloon.drained());
         // Asking an empty balloon is harmless (C's balloon_page_dequeue() would BUG()).
         assert!(balloon.dequeue().is_none());
         assert_eq!(balloon.dequeue_list(&mut list, 5), 0);
@@ -592,6 +610,43 @@ mod tests {
         drop(balloon);
         // Every page went through the driver before it went back to the guest.
         assert_eq!(RELEASED.load(Relaxed) - before, 3);
+        Ok(())
+    }
+
+    /// Answers every migration with `ENOENT`, the C interface's "deflated instead".
+    struct Deflating;
+
+    impl BalloonDriver for Deflating {
+        fn migrate(
+            &self,
+            _new: &MigratingPage<'_>,
+            _old: &MigratingPage<'_>,
+            _mode: MigrateMode,
+        ) -> Result {
+            Err(ENOENT)
+        }
+
+        fn release(&self, _page: &BalloonPage) {}
+    }
+
+    #[test]
+    fn enoent_never_reaches_the_core() -> Result {
+        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Keep, Deflating), GFP_KERNEL)?;
+        let new = BalloonPage::alloc().ok_or(ENOMEM)?;
+        let old = BalloonPage::alloc().ok_or(ENOMEM)?;
+        // SAFETY: `info` belongs to a live balloon, and the two pages are ours for the call; the
+        // driver does not touch them.
+        let rc = unsafe {
+            Balloon::<Deflating>::migrate_callback(
+                balloon.info.get(),
+                new.as_ptr(),
+                old.as_ptr(),
+                bindings::migrate_mode_MIGRATE_SYNC,
+            )
+        };
+        // `-ENOENT` would make the core drop the old page from the list but not from
+        // `NR_BALLOON_PAGES`: the page goes back instead.
+        assert_eq!(rc, EAGAIN.to_errno());
         Ok(())
     }
 
