@@ -12,10 +12,11 @@
 //! migrates (inflate the new page, deflate the old one) and waits for each: offlining memory
 //! that holds 100 000 balloon pages then costs 200 000 round trips to the device. Without
 //! `VIRTIO_BALLOON_F_MUST_TELL_HOST` the virtio specification lets the guest reuse a page it
-//! took out of the balloon before the device hears of it (5.5.6.3), so [`Link::migrate`] only
-//! notes the two pages, and up to 256 pages' worth go to the device in one inflate and one
-//! deflate request: when the batch is full, before any other request, before the queues go
-//! away, and at the latest `FLUSH_MS` after a migration. What stays true at all times:
+//! took out of the balloon before the device hears of it (5.5.6.1, "Driver Requirements: Device
+//! Operation"), so [`Link::migrate`] only notes the two pages, and up to 256 pages' worth go to
+//! the device in one inflate and one deflate request: when the batch is full, before any other
+//! request, before the queues go away, and at the latest `FLUSH_MS` after a migration. What
+//! stays true at all times:
 //! - a page is never reported inflated while the guest may use it: the new page is in the
 //!   balloon from the moment it is noted;
 //! - the device learns about each page in the order things happened to it: a page that left
@@ -704,11 +705,13 @@ impl VirtioBalloon {
         }
     }
 
-    /// Stops the workers (shutdown): no request is sent on their behalf afterwards. Noted
-    /// migrations are told while the device still listens.
+    /// Stops the workers (shutdown) and gives the queues up: no request is sent afterwards,
+    /// neither by the workers nor by a migration or the OOM notifier, which find no device (as
+    /// C unregisters its OOM notifier). Noted migrations are told while the device still
+    /// listens.
     pub(crate) fn quiesce(self: &Arc<Self>) {
         self.stop_work();
-        if let Some(hw) = (*self.link().hw.lock()).as_mut() {
+        if let Some(mut hw) = self.link().hw.lock().take() {
             hw.flush_moved(&self.link().counters);
         }
         workqueue::cancel_delayed_work_sync::<_, 0>(&self.link().flusher);

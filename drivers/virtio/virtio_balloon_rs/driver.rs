@@ -116,41 +116,23 @@ fn queue_specs(
     stats: bool,
 ) -> Result<(KVec<QueueSpec>, Option<usize>, Option<usize>)> {
     let mut specs = KVec::new();
-    for name in [c"inflate", c"deflate"] {
-        specs.push(
-            QueueSpec {
-                name,
-                handler: None,
-            },
-            GFP_KERNEL,
-        )?;
-    }
+    // Adds a queue; the queues present are numbered in order, as in the C driver.
+    let mut add = |name: &'static CStr, handler: Option<Arc<dyn VqHandler>>| -> Result<usize> {
+        specs.push(QueueSpec { name, handler }, GFP_KERNEL)?;
+        Ok(specs.len() - 1)
+    };
+    add(c"inflate", None)?;
+    add(c"deflate", None)?;
     if stats {
         let h: Arc<dyn VqHandler> = Arc::new(StatsRequest(vb.clone()), GFP_KERNEL)?;
-        specs.push(
-            QueueSpec {
-                name: c"stats",
-                handler: Some(h),
-            },
-            GFP_KERNEL,
-        )?;
+        add(c"stats", Some(h))?;
     }
-    // The queues present are numbered in order, as in the C driver.
-    let mut optional = |present: bool, name: &'static CStr| -> Result<Option<usize>> {
-        if !present {
-            return Ok(None);
-        }
-        specs.push(
-            QueueSpec {
-                name,
-                handler: None,
-            },
-            GFP_KERNEL,
-        )?;
-        Ok(Some(specs.len() - 1))
-    };
-    let hint = optional(vb.hint.enabled, c"free_page_vq")?;
-    let report = optional(vb.reporting, c"reporting")?;
+    let hint = vb
+        .hint
+        .enabled
+        .then(|| add(c"free_page_vq", None))
+        .transpose()?;
+    let report = vb.reporting.then(|| add(c"reporting", None)).transpose()?;
     Ok((specs, hint, report))
 }
 
@@ -343,13 +325,8 @@ fn show_status(vb: &Arc<VirtioBalloon>, f: &mut fmt::Formatter<'_>) -> fmt::Resu
         Some(v) => writeln!(f, "poison_val: {v:#x}")?,
         None => writeln!(f, "poison_val: none")?,
     }
-    let h = &vb.hint.counters;
     writeln!(f, "free_page_hint: {}", vb.hint.enabled)?;
-    writeln!(f, "hint_rounds: {}", h.rounds.load(Relaxed))?;
-    writeln!(f, "hinted_blocks: {}", h.hinted.load(Relaxed))?;
-    writeln!(f, "hint_kept: {}", h.kept.load(Relaxed))?;
-    writeln!(f, "hint_shrunk: {}", h.shrunk.load(Relaxed))?;
-    writeln!(f, "hint_ring_full: {}", h.ring_full.load(Relaxed))?;
+    write!(f, "{}", vb.hint.counters)?;
     writeln!(f, "reports: {}", c.reports.load(Relaxed))?;
     writeln!(f, "reported_bytes: {}", c.reported_bytes.load(Relaxed))?;
     writeln!(f, "report_failed: {}", c.report_failed.load(Relaxed))

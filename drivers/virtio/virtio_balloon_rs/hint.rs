@@ -17,7 +17,10 @@
 //! whole blocks, rounding a request up.
 
 use crate::balloon::VirtioBalloon;
-use core::mem::offset_of;
+use core::{
+    fmt,
+    mem::offset_of, //
+};
 use kernel::{
     mm::{
         free_page_hint::FreeBlock,
@@ -52,6 +55,9 @@ use kernel::{
 const CMD_ID_STOP: u32 = uapi::VIRTIO_BALLOON_CMD_ID_STOP;
 /// A command id: the host is done, hinted memory may be used again.
 const CMD_ID_DONE: u32 = uapi::VIRTIO_BALLOON_CMD_ID_DONE;
+
+/// Waits of a millisecond for a full ring after which a round ends.
+const RING_FULL_WAITS: u32 = 1000;
 
 /// A buffer on the hint queue.
 pub(crate) enum HintMsg {
@@ -93,8 +99,30 @@ pub(crate) struct HintCounters {
     pub(crate) kept: Atomic<usize>,
     /// Blocks the shrinker gave back to the allocator before the host was done.
     pub(crate) shrunk: Atomic<u64>,
-    /// Blocks given back at once because the ring was full.
+    /// Times a round waited for the device because the ring was full.
     pub(crate) ring_full: Atomic<u64>,
+}
+
+impl HintCounters {
+    fn new() -> Self {
+        Self {
+            rounds: Atomic::new(0),
+            hinted: Atomic::new(0),
+            kept: Atomic::new(0),
+            shrunk: Atomic::new(0),
+            ring_full: Atomic::new(0),
+        }
+    }
+}
+
+impl fmt::Display for HintCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "hint_rounds: {}", self.rounds.load(Relaxed))?;
+        writeln!(f, "hinted_blocks: {}", self.hinted.load(Relaxed))?;
+        writeln!(f, "hint_kept: {}", self.kept.load(Relaxed))?;
+        writeln!(f, "hint_shrunk: {}", self.shrunk.load(Relaxed))?;
+        writeln!(f, "hint_ring_full: {}", self.ring_full.load(Relaxed))
+    }
 }
 
 /// The free page hinting side of one device.
@@ -130,13 +158,7 @@ impl Hinting {
             kept <- new_mutex!(KVec::new()),
             reread: Atomic::new(true),
             received: Atomic::new(CMD_ID_STOP),
-            counters: HintCounters {
-                rounds: Atomic::new(0),
-                hinted: Atomic::new(0),
-                kept: Atomic::new(0),
-                shrunk: Atomic::new(0),
-                ring_full: Atomic::new(0),
-            },
+            counters: HintCounters::new(),
         })
     }
 
@@ -163,7 +185,7 @@ impl Hinting {
     /// freed when the queues are revoked; the kept ones are freed here.
     pub(crate) fn uninstall(&self) {
         self.round.lock().vq = None;
-        self.release(usize::MAX);
+        self.release_all();
     }
 
     /// The config space changed: the command id may have.
@@ -197,7 +219,7 @@ impl Hinting {
         let received = self.received(&mut round);
         self.collect(&mut round);
         if received == CMD_ID_DONE {
-            self.release(usize::MAX);
+            self.release_all();
         } else if received != CMD_ID_STOP && received != round.active {
             self.hint(&mut round, received);
         }
@@ -210,18 +232,26 @@ impl Hinting {
         if self.send_cmd_id(round, id).is_err() {
             return;
         }
+        let mut waits = 0;
         while self.received(round) == id {
             self.collect(round);
-            let Some(block) = FreeBlock::take() else {
-                break;
-            };
             if round.in_flight + 1 >= round.ring {
-                // The device has not caught up: give the block back, and let it.
-                drop(block);
+                // The device has not caught up (one descriptor stays free for `STOP`): let it,
+                // before taking a block that would have to wait. A device that returns nothing
+                // for a thousand waits (a second or more) ends the round, so that stopping the
+                // work never waits on it.
                 self.counters.ring_full.fetch_add(1, Relaxed);
+                waits += 1;
+                if waits > RING_FULL_WAITS {
+                    break;
+                }
                 fsleep(Delta::from_millis(1));
                 continue;
             }
+            waits = 0;
+            let Some(block) = FreeBlock::take() else {
+                break;
+            };
             let Ok(msg) = KBox::new(HintMsg::Block(block), GFP_KERNEL) else {
                 break;
             };
@@ -269,12 +299,13 @@ impl Hinting {
         }
     }
 
-    /// Gives up to `n` kept blocks back to the allocator; returns how many.
-    fn release(&self, n: usize) -> usize {
+    /// Gives every kept block back to the allocator: the host is done, or the queues go.
+    fn release_all(&self) {
         let mut kept = self.kept.lock();
-        Self::release_locked(&mut kept, n, &self.counters)
+        Self::release_locked(&mut kept, usize::MAX, &self.counters);
     }
 
+    /// Gives up to `n` of `kept` back to the allocator; returns how many.
     fn release_locked(kept: &mut KVec<FreeBlock>, n: usize, c: &HintCounters) -> usize {
         let n = n.min(kept.len());
         kept.truncate(kept.len() - n);
