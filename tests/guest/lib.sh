@@ -103,6 +103,32 @@ balloon_module() {
 	esac
 }
 
+# balloon_probe: loads the balloon driver under test and checks that it bound the balloon
+# device. Sets BMOD (the module), BDEV (virtioN), BFEAT (its negotiated features, one
+# character per bit) and BS (the Rust driver's debugfs status file).
+balloon_probe() {
+	BMOD=$(balloon_module)
+	check "modprobe $BMOD" modprobe "$BMOD"
+	BDEV=$(basename "$(ls -d /sys/bus/virtio/drivers/$BMOD/virtio* 2>/dev/null | head -1)")
+	[ -n "$BDEV" ] || bail "$BMOD is bound to the balloon device"
+	ok "$BMOD is bound to the balloon device ($BDEV)"
+	BFEAT=$(cat /sys/bus/virtio/devices/$BDEV/features)
+	BS=/sys/kernel/debug/virtio_balloon_rs.$BDEV/status
+}
+# feature_bit N: whether the balloon device negotiated feature bit N (1 or 0).
+feature_bit() { echo "$BFEAT" | cut -c$(($1 + 1)); }
+# bs_field NAME: field NAME of the Rust balloon driver's status.
+bs_field() { sed -n "s/^$1: //p" "$BS"; }
+
+# offline_pages ADDR BYTES: pages of [ADDR, ADDR + BYTES) with PageOffline set, which
+# balloon pages have (KPF_OFFLINE, bit 23 of /proc/kpageflags), as do pages virtio-mem keeps
+# offline. ADDR and BYTES are multiples of 2 MiB.
+offline_pages() {
+	dd if=/proc/kpageflags bs=4096 skip=$(($1 / 4096 * 8 / 4096)) count=$(($2 / 4096 * 8 / 4096)) 2>/dev/null |
+		od -An -v -tx8 |
+		awk '{ for (i = 1; i <= NF; i++) if (index("89abcdef", substr($i, length($i) - 5, 1))) n++ } END { print n + 0 }'
+}
+
 # --- kexec ------------------------------------------------------------------------
 # vmem_phase: "2" in the kernel a scenario kexec'ed into (vmem.phase=2), else "1".
 vmem_phase() { case " $(cat /proc/cmdline) " in *" vmem.phase=2 "*) echo 2 ;; *) echo 1 ;; esac; }

@@ -11,20 +11,13 @@
 # reports what the migration sent: pages sent whole ("normal"), the others being zero pages.
 . /tests/lib.sh
 
-BMOD=$(balloon_module)
 HINT=on
 case " $(cat /proc/cmdline) " in *" vmem.hint=off "*) HINT=off ;; esac
 HOG=512
 
-check "modprobe $BMOD" modprobe "$BMOD"
-dev=$(basename "$(ls -d /sys/bus/virtio/drivers/$BMOD/virtio* 2>/dev/null | head -1)")
-[ -n "$dev" ] || bail "$BMOD is bound to the balloon device"
-ok "$BMOD is bound to the balloon device ($dev)"
-feat=$(cat /sys/bus/virtio/devices/$dev/features)
+balloon_probe
 want=1; [ $HINT = off ] && want=0
-check_eq "free page hinting (bit 3) negotiated: $HINT" "$want" "$(echo "$feat" | cut -c4)"
-BS=/sys/kernel/debug/virtio_balloon_rs.$dev/status
-bs_field() { sed -n "s/^$1: //p" "$BS"; }
+check_eq "free page hinting (bit 3) negotiated: $HINT" "$want" "$(feature_bit 3)"
 if [ "$VMEM_DRIVER" = rust ]; then
 	want=true; [ $HINT = off ] && want=false
 	check_eq "the driver's status says free_page_hint: $want" "$want" "$(bs_field free_page_hint)"

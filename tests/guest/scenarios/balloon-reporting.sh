@@ -10,25 +10,17 @@
 # one character per bit.
 . /tests/lib.sh
 
-BMOD=$(balloon_module)
 REPORTING=on
 case " $(cat /proc/cmdline) " in *" vmem.reporting=off "*) REPORTING=off ;; esac
 HOG=256
 
-check "modprobe $BMOD" modprobe "$BMOD"
-dev=$(basename "$(ls -d /sys/bus/virtio/drivers/$BMOD/virtio* 2>/dev/null | head -1)")
-[ -n "$dev" ] || bail "$BMOD is bound to the balloon device"
-ok "$BMOD is bound to the balloon device ($dev)"
-feat=$(cat /sys/bus/virtio/devices/$dev/features)
-bit() { echo "$feat" | cut -c$(($1 + 1)); }
+balloon_probe
 want=1; [ $REPORTING = off ] && want=0
-check_eq "free page reporting (bit 5) negotiated: $REPORTING" "$want" "$(bit 5)"
+check_eq "free page reporting (bit 5) negotiated: $REPORTING" "$want" "$(feature_bit 5)"
 # validate(): free pages hold nothing in particular here (no page_poison=1, no init_on_free),
 # so the guest does not offer PAGE_POISON; and no indirect descriptors, as in C.
-check_eq "PAGE_POISON (bit 4) not negotiated without page poisoning" 0 "$(bit 4)"
-check_eq "indirect descriptors (bit 28) turned off by validate" 0 "$(bit 28)"
-BS=/sys/kernel/debug/virtio_balloon_rs.$dev/status
-bs_field() { sed -n "s/^$1: //p" "$BS"; }
+check_eq "PAGE_POISON (bit 4) not negotiated without page poisoning" 0 "$(feature_bit 4)"
+check_eq "indirect descriptors (bit 28) turned off by validate" 0 "$(feature_bit 28)"
 if [ "$VMEM_DRIVER" = rust ]; then
 	want=true; [ $REPORTING = off ] && want=false
 	check_eq "the driver's status says reporting: $want" "$want" "$(bs_field reporting)"

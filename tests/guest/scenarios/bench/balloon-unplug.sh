@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # scenario: benchmark: virtio-mem unplugs 1 GiB of ZONE_MOVABLE memory that holds a 384 MiB balloon
-# qemu: --ram 2G --balloon --vmem id=vm0,size=2G
+# qemu: --ram 2G --balloon --vmem id=vm0,size=2G,memaddr=0x100000000
 # drivers: c rust
 # timeout: 900
 #
@@ -23,15 +23,25 @@ ram=$(hostcmd balloon-actual)
 N=384
 hostcmd balloon $((ram - (N << 20))) >/dev/null
 wait_for 300 '[ "$(meminfo_kb Balloon)" -eq $((N * 1024)) ]' || bail "inflate"
+want=$((ram - (N << 20)))
+wait_for 30 '[ "$(hostcmd balloon-actual)" = "$want" ]'
 nb=$(vmstat nr_balloon_pages)
+# What is plugged of the device holds no page virtio-mem keeps offline (1 GiB is whole
+# blocks): its offline pages are balloon pages. Unplugged memory has no such pages.
+inmem=$(offline_pages $((0x100000000)) $((2 << 30)))
 vmstat_snap /tmp/v
 t0=$(now)
 hostcmd resize vm0 0 >/dev/null
 hostcmd wait-size vm0 0 800 >/dev/null || not_ok "unplug"
 t1=$(now)
-bench unplug_1G_balloon384M "$(elapsed "$t0" "$t1")" s $(vmstat_delta /tmp/v)
+d=$(vmstat_delta /tmp/v)
+bench unplug_1G_balloon384M "$(elapsed "$t0" "$t1")" s $d
 check_eq "every balloon page is still in the balloon" "$nb" "$(vmstat nr_balloon_pages)"
 check_eq "Balloon: unchanged" $((N * 1024)) "$(meminfo_kb Balloon)"
+check_eq "each of the $inmem balloon pages in the memory migrated once" "$inmem" \
+	"$(echo "$d" | tr ' ' '\n' | sed -n 's/^balloon_migrate=//p')"
+sleep 1
+check_eq "the host's balloon unchanged" "$want" "$(hostcmd balloon-actual)"
 hostcmd balloon "$ram" >/dev/null
 wait_for 300 '[ "$(meminfo_kb Balloon)" -eq 0 ]' || not_ok "deflate"
 ktap_finish
