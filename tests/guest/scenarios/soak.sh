@@ -43,6 +43,10 @@ ok "memhog holds 768 MiB"
 # it waiting for a lock outside offline_pages() (the driver holds the hotplug lock
 # meanwhile). How long after the kill it ended is reported: offline_pages() notices a
 # kill only between migration batches, which under the debug kernel take up to a minute.
+# It is stuck, whatever else it shows, if the block's pageblocks lost their isolation
+# while it ran (fewer isolated in ZONE_MOVABLE than the block has): it can never finish.
+# alloc_contig_range() used to do that when it failed to isolate them (the contig-isolation
+# edit of scripts/upstream-edits).
 # failed_pfns BLOCK LINE: pfns of BLOCK the kernel failed to migrate or isolate after
 # dmesg line LINE.
 failed_pfns() {
@@ -83,6 +87,7 @@ unisolated() {
 # isolates all its pageblocks (64 of 2 MiB on x86-64); test_pages_isolated() also fails at
 # the first pageblock that is not isolated, before it looks at any page, so a count below
 # that during a spin says a pageblock lost its isolation.
+PB_PER_BLOCK=$(($(block_size) / (2 << 20)))
 isolated_blocks() {
 	awk '/^Number of blocks type/ { for (i = 1; i <= NF; i++) if ($i == "Isolate") c = i; next }
 		c && / zone *Movable / { print $c; exit }' /proc/pagetypeinfo
@@ -101,17 +106,21 @@ count() { echo $(($(cat /tmp/noise.$1) + 1)) > /tmp/noise.$1; }
 			# driver waits on the lock for longer than the hung-task timeout (60 s) across a few
 			# rounds whenever balloon pages cannot move while the balloon changes size.
 			line=$(dmesg | wc -l) t0=$(cut -d' ' -f1 /proc/uptime)
+			zone=$(cat $MEMDIR/memory$b/valid_zones 2>/dev/null)
 			mig=$(vmstat pgmigrate_success) mfail=$(vmstat pgmigrate_fail)
 			# The writer and the stack reads share CPU 0: a task running on another CPU has
 			# no stack to read, and one that spins in offline_pages() is always running.
 			[ -e $TRACE/trace ] && echo > $TRACE/trace
 			taskset 1 sh -c "echo offline > $MEMDIR/memory$b/state" 2>/tmp/noise.err &
-			w=$! n=0 stack= spin=
+			w=$! n=0 stack= spin= iso=
 			while kill -0 $w 2>/dev/null && [ $n -lt 50 ]; do
 				sleep 0.1
 				n=$((n + 1))
 				# What it spins on, while it spins: the kill changes the page.
-				[ $n = 40 ] && spin="$(unisolated $b), $(isolated_blocks) pageblocks isolated"
+				if [ $n = 40 ]; then
+					iso=$(isolated_blocks)
+					spin="$(unisolated $b), $iso pageblocks isolated"
+				fi
 				[ $n -ge 40 ] || continue
 				s=$(taskset 1 cat /proc/$w/stack 2>/dev/null | awk '{ print $2 }' | head -10 | tr '\n' ' ')
 				[ -n "$s" ] && stack=$s
@@ -130,6 +139,10 @@ count() { echo $(($(cat /tmp/noise.$1) + 1)) > /tmp/noise.$1; }
 				page=$(unisolated $b)
 				[ -n "$page" ] && page="$page after the kill; $spin at 4 s"
 				if [ -n "$why" ]; then why="could not migrate or isolate $why"
+				elif [ "$zone" = Movable ] && [ -n "$iso" ] && [ "$iso" -lt "$PB_PER_BLOCK" ]; then
+					# Offlining isolated every pageblock of the block, and only ends (or
+					# fails) to undo that: fewer isolated in the zone is a kernel bug.
+					why="stuck: the block's pageblocks lost their isolation ($iso of $PB_PER_BLOCK isolated at 4 s); $page"
 				elif [ -n "$page" ]; then why="a page stayed unisolated: $page, stack $stack"
 				elif [ "$moved" -gt 0 ] || [ "$failed" -gt 0 ]; then
 					why="slow: $moved pages migrated, $failed migrations failed meanwhile"
