@@ -11,6 +11,11 @@
 # request with ENOSPC; onlining lets them go on (the C driver once half the threshold is
 # free again, the Rust driver at every onlining). A driver that ignored the threshold
 # would plug all 2 GiB requested here at once.
+#
+# The C driver does not retry on an onlining while its worker runs, and its worker may
+# start at the fourth of the eight onlinings here. It can then end with 5 blocks offline
+# and wait for more onlining: so the C driver gets up to 4 rounds of onlining, the Rust
+# driver exactly one. Either way no more than the threshold may be offline at the end.
 . /tests/lib.sh
 
 M=$(vmem_module)
@@ -26,12 +31,28 @@ offline_in() {
 	done
 	echo $_n
 }
-# online_in ADDR: onlines every offline memory block of the region at ADDR, movable
+# online_in ADDR: onlines every offline memory block of the region at ADDR, movable,
+# and adds their number to $onlined
 online_in() {
 	for _b in $(blocks); do
 		in_region "$1" "$_b" && [ "$(block_state "$_b")" = offline ] &&
-			echo online_movable >$MEMDIR/memory"$_b"/state
+			echo online_movable >$MEMDIR/memory"$_b"/state && onlined=$((onlined + 1))
 	done
+}
+# settle VM SIZE: waits until the device VM's plugged size is SIZE (true) or has not
+# changed for 5 s (false), 120 s at most
+settle() {
+	_last= _same=0 _t=0
+	while [ $_t -lt 120 ]; do
+		_s=$(hostcmd size "$1")
+		[ "$_s" = "$2" ] && return 0
+		[ "$_s" = "$_last" ] && _same=$((_same + 1)) || _same=0
+		[ $_same -ge 5 ] && break
+		_last=$_s _t=$((_t + 1))
+		sleep 1
+	done
+	diag "$1 stays at $_s bytes"
+	return 1
 }
 
 echo offline >$MEMDIR/auto_online_blocks
@@ -50,11 +71,27 @@ for dev in "vm0 0 0x100000000 sbm" "vm1 1 0x1c0000000 bbm"; do
 		check_eq "$mode: the status says why (ENOSPC)" "idle -28" \
 			"$(sed -n 's/^worker: //p' $st) $(sed -n 's/^last_error: //p' $st)"
 	fi
-	online_in "$addr"
-	check "$mode: onlining it lets plugging go on to 2 GiB" hostcmd wait-size "$vm" "$(gib 2)" 120
+	[ "$VMEM_DRIVER" = rust ] && max=1 || max=4
+	onlined=0 round=0 reached=
+	while [ $round -lt $max ] && [ -z "$reached" ]; do
+		round=$((round + 1))
+		online_in "$addr"
+		settle "$vm" "$(gib 2)" && reached=1
+	done
+	diag "$mode: $round of $max rounds of onlining, $onlined blocks onlined"
+	check "$mode: onlining lets plugging go on to 2 GiB" [ -n "$reached" ]
 	sleep 1
-	check_eq "$mode: the second GiB waits offline" $((LIMIT / BS)) "$(offline_in "$addr")"
-	check_eq "$mode: MemTotal grew by the GiB onlined" $((kb0 + (LIMIT >> 10))) "$(memtotal_kb)"
+	off=$(offline_in "$addr")
+	if [ "$VMEM_DRIVER" = rust ]; then
+		check_eq "$mode: the second GiB waits offline" $((LIMIT / BS)) "$off"
+	else
+		diag "$mode: $off blocks wait offline"
+		check "$mode: what waits offline is within the threshold" \
+			test "$off" -ge 1 -a "$off" -le $((LIMIT / BS))
+	fi
+	check_eq "$mode: all 2 GiB is added, onlined or offline" $(($(gib 2) / BS)) $((onlined + off))
+	check_eq "$mode: MemTotal grew by the blocks onlined" \
+		$((kb0 + onlined * (BS >> 10))) "$(memtotal_kb)"
 	hostcmd resize "$vm" 0 >/dev/null
 	check "$mode: unplug it all" hostcmd wait-size "$vm" 0 300
 	wait_memtotal "$kb0" 60
