@@ -86,8 +86,11 @@ unisolated() {
 # Pageblocks isolated in ZONE_MOVABLE now, from /proc/pagetypeinfo. An offline of a block
 # isolates all its pageblocks (64 of 2 MiB on x86-64); test_pages_isolated() also fails at
 # the first pageblock that is not isolated, before it looks at any page, so a count below
-# that during a spin says a pageblock lost its isolation.
-PB_PER_BLOCK=$(($(block_size) / (2 << 20)))
+# that during a spin says a pageblock lost its isolation. The pageblock size is the
+# kernel's ("Pages per block"), not assumed.
+PB_PAGES=$(awk '/^Pages per block:/ { print $4 }' /proc/pagetypeinfo)
+[ "${PB_PAGES:-0}" -gt 0 ] || bail "no 'Pages per block' in /proc/pagetypeinfo"
+PB_PER_BLOCK=$(($(block_size) / (PB_PAGES * 4096)))
 isolated_blocks() {
 	awk '/^Number of blocks type/ { for (i = 1; i <= NF; i++) if ($i == "Isolate") c = i; next }
 		c && / zone *Movable / { print $c; exit }' /proc/pagetypeinfo
