@@ -547,7 +547,7 @@ mod tests {
     }
 
     /// One inflate/deflate round; returns whether MemTotal moved by exactly the balloon.
-    fn accounting_round(balloon: &Balloon<Counting>) -> Result<bool> {
+    fn accounting_round(balloon: &Balloon<TestDriver>) -> Result<bool> {
         let page = crate::page::PAGE_SIZE as i64;
         let total0 = mem_total();
         assert!(balloon.drained());
@@ -578,21 +578,28 @@ mod tests {
         Ok(inflated && mem_total() == total0)
     }
 
-    /// Pages [`Counting`] was asked to release.
+    /// Pages a [`TestDriver`] was asked to release.
     static RELEASED: Atomic<usize> = Atomic::new(0);
 
-    /// Refuses every migration (the test pages must stay where they are), and counts the pages
-    /// released to it.
-    struct Counting;
+    /// The driver of the test balloons: answers every migration with its error (the test pages
+    /// must stay where they are), and counts the pages released to it.
+    struct TestDriver {
+        migrate_err: Error,
+    }
 
-    impl BalloonDriver for Counting {
+    /// Refuses every migration, as a driver does that cannot take a page now.
+    const REFUSING: TestDriver = TestDriver {
+        migrate_err: EAGAIN,
+    };
+
+    impl BalloonDriver for TestDriver {
         fn migrate(
             &self,
             _new: &MigratingPage<'_>,
             _old: &MigratingPage<'_>,
             _mode: MigrateMode,
         ) -> Result {
-            Err(EAGAIN)
+            Err(self.migrate_err)
         }
 
         fn release(&self, _page: &BalloonPage) {
@@ -602,7 +609,7 @@ mod tests {
 
     #[test]
     fn drop_releases_every_page_left() -> Result {
-        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Keep, Counting), GFP_KERNEL)?;
+        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Keep, REFUSING), GFP_KERNEL)?;
         for _ in 0..3 {
             balloon.enqueue(BalloonPage::alloc().ok_or(ENOMEM)?);
         }
@@ -613,31 +620,19 @@ mod tests {
         Ok(())
     }
 
-    /// Answers every migration with `ENOENT`, the C interface's "deflated instead".
-    struct Deflating;
-
-    impl BalloonDriver for Deflating {
-        fn migrate(
-            &self,
-            _new: &MigratingPage<'_>,
-            _old: &MigratingPage<'_>,
-            _mode: MigrateMode,
-        ) -> Result {
-            Err(ENOENT)
-        }
-
-        fn release(&self, _page: &BalloonPage) {}
-    }
-
     #[test]
     fn enoent_never_reaches_the_core() -> Result {
-        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Keep, Deflating), GFP_KERNEL)?;
+        // `ENOENT` is the C interface's "deflated instead".
+        let driver = TestDriver {
+            migrate_err: ENOENT,
+        };
+        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Keep, driver), GFP_KERNEL)?;
         let new = BalloonPage::alloc().ok_or(ENOMEM)?;
         let old = BalloonPage::alloc().ok_or(ENOMEM)?;
         // SAFETY: `info` belongs to a live balloon, and the two pages are ours for the call; the
         // driver does not touch them.
         let rc = unsafe {
-            Balloon::<Deflating>::migrate_callback(
+            Balloon::<TestDriver>::migrate_callback(
                 balloon.info.get(),
                 new.as_ptr(),
                 old.as_ptr(),
@@ -652,7 +647,7 @@ mod tests {
 
     #[test]
     fn enqueue_dequeue_accounting() -> Result {
-        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Adjust, Counting), GFP_KERNEL)?;
+        let balloon = KBox::pin_init(Balloon::new(ManagedPages::Adjust, REFUSING), GFP_KERNEL)?;
         // Built-in suites run while the boot still changes MemTotal on its own (the
         // asynchronous initramfs unpacking frees the initrd). A round that saw such a
         // change proves nothing either way, so it is repeated; a driver bug fails every
