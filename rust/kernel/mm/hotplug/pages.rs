@@ -490,6 +490,61 @@ mod tests {
         Ok(())
     }
 
+    /// A failing `alloc_contig_range()` leaves alone the isolation of whoever made it fail.
+    ///
+    /// Memory offlining isolates a block's pageblocks before its notifiers run, and a driver
+    /// may try to allocate from the block meanwhile. Before the fix in `mm/page_alloc.c` the
+    /// failed allocation unisolated the block, and the offline then spun on it for good.
+    #[test]
+    fn failed_alloc_keeps_anothers_isolation() -> Result {
+        let nr = pageblock_pages();
+        let order = nr.trailing_zeros();
+        // A pageblock of our own (an aligned block of its size); only its first page holds a
+        // reference.
+        // SAFETY: No preconditions.
+        let page = unsafe { bindings::alloc_pages(GFP_KERNEL.as_raw(), order) };
+        if page.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `page` is a live page.
+        let pfn = unsafe { bindings::page_to_pfn(page) };
+        // Like a driver's offline pages, which memory offlining counts as movable.
+        // SAFETY: We own the page, a plain allocation of no page type.
+        unsafe { set_offline(pfn, 1) };
+        // Isolate the pageblock the way memory offlining does.
+        // SAFETY: The pageblock is online memory of one zone, and stays so: we hold a page of it.
+        let isolated = to_result(unsafe {
+            bindings::start_isolate_page_range(
+                pfn,
+                pfn + nr,
+                bindings::pb_isolate_mode_PB_ISOLATE_MODE_MEM_OFFLINE,
+            )
+        });
+        let mut busy = false;
+        let mut still_isolated = false;
+        if isolated.is_ok() {
+            // SAFETY: As above.
+            match unsafe { ContigRange::alloc(pfn, nr, GFP_KERNEL) } {
+                Err(e) => busy = e == EBUSY,
+                // Impossible while we hold the first page; the pages are not ours to free.
+                Ok(range) => core::mem::forget(range),
+            }
+            // SAFETY: `page` is live and `pfn` is its frame.
+            let mt = unsafe { bindings::get_pfnblock_migratetype(page, pfn) };
+            still_isolated = mt == bindings::migratetype_MIGRATE_ISOLATE;
+            // SAFETY: We isolated the range above.
+            unsafe { bindings::undo_isolate_page_range(pfn, pfn + nr) };
+        }
+        // SAFETY: We own the page and made it `PageOffline` above.
+        unsafe { bindings::pfn_range_clear_offline(pfn, 1) };
+        // SAFETY: Allocated above with this order, and no longer isolated or offline.
+        unsafe { bindings::__free_pages(page, order) };
+        isolated?;
+        assert!(busy);
+        assert!(still_isolated);
+        Ok(())
+    }
+
     #[test]
     fn chunk_order_is_aligned_and_bounded() {
         assert_eq!(chunk_order(0, 1), 0);
