@@ -63,6 +63,12 @@ if [ "$VMEM_DRIVER" = rust ]; then
 	st=$(ls -d /sys/kernel/debug/virtio_balloon_rs.virtio*/status | head -1)
 	field() { awk -v k="$1:" '$1 == k { print $2 }' "$st"; }
 	diag "MUST_TELL_HOST negotiated: $(field must_tell_host)"
+	# What the unplug cost each driver: the worker's runs and retries (since probe, the plug
+	# included), and the migrations the balloon refused for now (the core retries them).
+	vs=$(ls -d /sys/kernel/debug/virtio_mem_rs.virtio*/status | head -1)
+	diag "virtio_mem_rs: $(grep -E '^(worker_runs|worker_run_ms|retry_ms|last_error|requests_unplug):' \
+		"$vs" | tr '\n' ' ')"
+	diag "virtio_balloon_rs: $(grep -E '^(migrated|migrate_busy|tell_failed):' "$st" | tr '\n' ' ')"
 	# Migrations are told in batches, the last one at most 100 ms after it was noted.
 	wait_for 5 '[ "$(field migrate_pending)" = 0 ]'
 	check_eq "the driver told the device about every migration" "$moved" "$(field migrated)"
