@@ -122,6 +122,12 @@ pub trait Reporter: Send + Sync {
     /// context (it may sleep), one call at a time. The pages belong to the device only until
     /// this returns: the allocator hands them out again afterwards.
     fn report(&self, pages: &ReportedPages<'_>) -> Result;
+
+    /// The smallest order of free blocks the reporter wants, or `None` for the core's default
+    /// (the pageblock order, unless the `page_reporting.page_reporting_order` parameter chose
+    /// one). Used only when no order was chosen yet; an order above `MAX_PAGE_ORDER` also
+    /// means the default.
+    const ORDER: Option<u32> = None;
 }
 
 /// A registered free page reporter.
@@ -188,8 +194,8 @@ impl<T: Reporter> Registration<T> {
                 unsafe {
                     info.write(core::mem::zeroed());
                     (*info).report = Some(Self::report_callback);
-                    // The pageblock order, unless the parameter chose one.
-                    (*info).order = bindings::PAGE_REPORTING_ORDER_UNSPECIFIED as u32;
+                    (*info).order = T::ORDER
+                        .unwrap_or(bindings::PAGE_REPORTING_ORDER_UNSPECIFIED as u32);
                     (*info).capacity = capacity;
                 }
                 // SAFETY: `info` is initialized and stays pinned until `drop` unregisters it.
