@@ -379,6 +379,19 @@ pub(crate) struct StatsQueue {
     pub(crate) vq: Virtqueue<Stats>,
 }
 
+/// Wakeup events queued for the size worker (a config change).
+const WAKEUP_ADJUST: u32 = 1 << 0;
+/// Wakeup events queued for the stats worker (a stats request).
+const WAKEUP_STATS: u32 = 1 << 1;
+
+/// The wakeup events queued and not yet handled, as the C driver's `wakeup_signal_mask`, and
+/// whether the device keeps the system awake for them.
+#[derive(Default)]
+pub(crate) struct Wakeup {
+    pub(crate) pending: u32,
+    pub(crate) awake: bool,
+}
+
 /// One virtio-balloon device.
 #[pin_data]
 pub(crate) struct VirtioBalloon {
@@ -391,6 +404,9 @@ pub(crate) struct VirtioBalloon {
     /// work (in interrupt context) must not interleave with setting it and cancelling the work.
     #[pin]
     stop: SpinLockIrq<bool>,
+    /// Taken inside `stop`, and in interrupt context.
+    #[pin]
+    pub(crate) wakeup: SpinLockIrq<Wakeup>,
     /// The worker's pages between allocation and inflation.
     #[pin]
     fill_list: Mutex<PageList>,
@@ -422,7 +438,10 @@ impl WorkItem<0> for VirtioBalloon {
     type Pointer = Arc<Self>;
 
     fn run(this: Arc<Self>) {
+        this.wakeup_taken(WAKEUP_ADJUST);
         this.update_size();
+        // A requeue queued the event again: the system stays awake until the target is met.
+        this.wakeup_finish();
     }
 }
 
@@ -430,7 +449,9 @@ impl WorkItem<1> for VirtioBalloon {
     type Pointer = Arc<Self>;
 
     fn run(this: Arc<Self>) {
+        this.wakeup_taken(WAKEUP_STATS);
         this.send_stats();
+        this.wakeup_finish();
     }
 }
 
@@ -475,6 +496,7 @@ impl VirtioBalloon {
                 balloon <- Balloon::new(managed, link),
                 stats <- new_mutex!(None),
                 stop <- new_spinlock_irq!(true),
+                wakeup <- new_spinlock_irq!(Wakeup::default()),
                 fill_list <- new_mutex!(PageList::new()?),
                 deflate_on_oom,
                 must_tell_host: vdev.has_feature(uapi::VIRTIO_BALLOON_F_MUST_TELL_HOST),
@@ -626,19 +648,50 @@ impl VirtioBalloon {
         got * PAGES_PER_PAGE
     }
 
-    /// Queues work item `ID` unless the driver is stopping.
+    /// Queues work item `ID` unless the driver is stopping. A size change or a stats request
+    /// is a wakeup event, as in the C driver: the system stays awake until the worker handled
+    /// it, if user space enabled wakeup for the device (`power/wakeup`).
     fn queue<const ID: u64>(self: &Arc<Self>)
     where
         Self: WorkItem<ID, Pointer = Arc<Self>> + workqueue::HasWork<Self, ID>,
     {
         let stop = self.stop.lock();
         if !*stop {
+            match ID {
+                0 => self.wakeup_start(WAKEUP_ADJUST),
+                1 => self.wakeup_start(WAKEUP_STATS),
+                _ => {}
+            }
             let _ = workqueue::system_freezable().enqueue::<_, ID>(self.clone());
         }
     }
 
+    /// Events of `mask` are queued: keep the system awake.
+    fn wakeup_start(&self, mask: u32) {
+        let mut w = self.wakeup.lock();
+        w.pending |= mask;
+        if !w.awake {
+            w.awake = true;
+            self.vdev.as_ref().stay_awake();
+        }
+    }
+
+    /// A worker took the events of `mask`; one queued from now on runs it again.
+    fn wakeup_taken(&self, mask: u32) {
+        self.wakeup.lock().pending &= !mask;
+    }
+
+    /// A worker is done: let the system suspend unless events are still queued.
+    fn wakeup_finish(&self) {
+        let mut w = self.wakeup.lock();
+        if w.pending == 0 && w.awake {
+            w.awake = false;
+            self.vdev.as_ref().relax();
+        }
+    }
+
     /// The worker: move the balloon toward the host's target by one request, then requeue.
-    fn update_size(self: Arc<Self>) {
+    fn update_size(self: &Arc<Self>) {
         let target = {
             let mut guard = self.link().hw.lock();
             let Some(hw) = (*guard).as_mut() else {
@@ -691,7 +744,7 @@ impl VirtioBalloon {
         self.queue::<1>();
     }
 
-    fn send_stats(self: Arc<Self>) {
+    fn send_stats(&self) {
         let mut guard = self.stats.lock();
         let Some(q) = (*guard).as_mut() else {
             return;
@@ -724,6 +777,10 @@ impl VirtioBalloon {
         workqueue::cancel_work_sync::<_, 0>(self);
         workqueue::cancel_work_sync::<_, 1>(self);
         workqueue::cancel_work_sync::<_, 2>(self);
+        // Cancelled work handles no event: unlike the C driver, do not keep the system awake
+        // for it (the next start queues what the device still wants).
+        self.wakeup.lock().pending = 0;
+        self.wakeup_finish();
     }
 
     /// Stops the workers and deflates the balloon completely (freeze and unbind), then reports

@@ -228,6 +228,9 @@ impl virtio::Driver for VirtioBalloonDriver {
             };
             let name = CString::try_from_fmt(fmt!("virtio_balloon_rs.{}", vdev.as_ref().name()))?;
             let dir = debugfs::Dir::new(&name);
+            // As the C driver: the balloon cannot wake the system up, but it handles wakeup
+            // events its transport passes up (a config change, a stats request).
+            vdev.as_ref().set_wakeup_capable(true);
             // Queues in before the device is ready, so no early stats request is lost.
             vb.install(hw, stats, hint)?;
             vdev.ready();
@@ -329,5 +332,11 @@ fn show_status(vb: &Arc<VirtioBalloon>, f: &mut fmt::Formatter<'_>) -> fmt::Resu
     write!(f, "{}", vb.hint.counters)?;
     writeln!(f, "reports: {}", c.reports.load(Relaxed))?;
     writeln!(f, "reported_bytes: {}", c.reported_bytes.load(Relaxed))?;
-    writeln!(f, "report_failed: {}", c.report_failed.load(Relaxed))
+    writeln!(f, "report_failed: {}", c.report_failed.load(Relaxed))?;
+    let (pending, awake) = {
+        let w = vb.wakeup.lock();
+        (w.pending, w.awake)
+    };
+    writeln!(f, "wakeup_pending: {pending:#x}")?;
+    writeln!(f, "wakeup_awake: {awake}")
 }

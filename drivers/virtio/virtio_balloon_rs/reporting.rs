@@ -107,7 +107,17 @@ impl FreePageReporter {
     }
 }
 
+/// As the C driver: with 64 KiB pages on arm64 the pageblock order means 512 MiB, and free
+/// blocks that large are rare, so reports start at order 5 (2 MiB), which also spares a host
+/// with 4 KiB pages from splitting its huge pages.
+#[cfg(all(CONFIG_ARM64, CONFIG_ARM64_64K_PAGES))]
+const REPORT_ORDER: Option<u32> = Some(5);
+#[cfg(not(all(CONFIG_ARM64, CONFIG_ARM64_64K_PAGES)))]
+const REPORT_ORDER: Option<u32> = None;
+
 impl Reporter for FreePageReporter {
+    const ORDER: Option<u32> = REPORT_ORDER;
+
     fn report(&self, pages: &ReportedPages<'_>) -> Result {
         let c = &self.counters;
         let mut guard = self.q.lock();
