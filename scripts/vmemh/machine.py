@@ -79,7 +79,7 @@ class Config:
     fake_kdump: int = 0
     maxmem: int = 0              # 0 = boot RAM + every device's region
 
-    def argv(self, qmp_path, ctl_path, interactive=False):
+    def argv(self, qmp_path, ctl_path, interactive=False, timeout=None):
         maxmem = self.maxmem or self.ram + sum(d.size for d in self.vmem) + sum(self.dimms)
         slots = f",slots={len(self.dimms)}" if self.dimms else ""
         a = [QEMU, "-accel", "tcg", "-smp", str(self.smp), "-nodefaults",
@@ -117,6 +117,9 @@ class Config:
                 opts += ",iothread=balloon-io"
             a += ["-device", opts]
         append = "console=ttyS0 panic=-1 " + self.append
+        if timeout:
+            # The guest's /init dumps its tasks shortly before the harness kills it.
+            append += f" vmem.timeout={timeout}"
         if self.fake_kdump:
             ranges = [(d.memaddr, d.size) for d in self.vmem if d.memaddr is not None]
             if not ranges:
@@ -152,7 +155,7 @@ class Guest:
         self.start = None
 
     async def __aenter__(self):
-        argv = self.cfg.argv(self.qmp_path, self.ctl_path)
+        argv = self.cfg.argv(self.qmp_path, self.ctl_path, timeout=self.timeout)
         self.log = open(self.log_path, "w") if self.log_path else None
         if self.log:
             self.log.write("# " + shlex.join(argv) + "\n")

@@ -60,6 +60,10 @@ check("reserve=off reaches the backend",
 check("reserve stays the default otherwise",
       arg_after(argv, "-object", "memory-backend-ram,id=mem-vm1") == [f"memory-backend-ram,id=mem-vm1,size={1 << 30}"])
 check("maxmem defaults to boot RAM + the regions", arg_after(argv, "-m", "1G") == ["1G,maxmem=4G"])
+check("no vmem.timeout without a timeout", "vmem.timeout" not in " ".join(argv))
+append = arg_after(cfg.argv("q", "c", timeout=300), "-append", "console=")
+check("the timeout reaches the guest's command line (its /init dumps tasks before it)",
+      len(append) == 1 and append[0].endswith(" vmem.timeout=300"))
 
 p = argparse.ArgumentParser()
 cli.add_machine_args(p)
