@@ -7,7 +7,8 @@
 //! adds memory with [`add_driver_managed`]. Each successful add returns an [`AddedMemory`] token;
 //! only that token can remove the memory again, so a driver cannot remove memory it did not add.
 //! The token keeps the group alive, so a group cannot be unregistered while memory of it is
-//! still added.
+//! still added. A driver that adds many blocks keeps their tokens in an [`AddedBlocks`] set, a
+//! byte per block.
 //!
 //! Related interfaces live in the submodules: [`notifier`] (memory notifiers), [`online`] (the
 //! online-page callback) and [`pages`] (contiguous ranges and offline pages).
@@ -16,6 +17,7 @@
 //! [`include/linux/memory.h`](srctree/include/linux/memory.h)
 
 use crate::{
+    alloc::KVVec,
     bindings,
     error::to_result,
     prelude::*,
@@ -395,5 +397,186 @@ impl Drop for AddedMemory {
         );
         // The references are deliberately leaked: the group and the region still have this
         // memory.
+    }
+}
+
+/// Memory blocks of one size in one region, added to one group and removed one at a time,
+/// kept as a byte each rather than an [`AddedMemory`] token each.
+///
+/// For drivers that add many blocks: virtio-mem adds every memory block of a region of up to
+/// terabytes on its own. Unit `i` is `[first + i * unit, first + (i + 1) * unit)`. Each unit
+/// has a byte: its top bit says whether the unit is added, and the set alone changes it; the
+/// other seven bits ([`Self::STATE_BITS`]) are the caller's, for its own per-block state, so
+/// that the caller needs no array of its own. The bytes grow with [`Self::grow`], up to the
+/// highest unit in use, a page at a time.
+///
+/// A unit moves in and out as an [`AddedMemory`] token: [`Self::put`] stores the token of an
+/// added unit, [`Self::take`] gives it back to remove the memory. Dropping the set with units
+/// still added leaves them added for good, with the group and the region, as dropping their
+/// tokens would.
+///
+/// # Invariants
+///
+/// - `first` and `unit` are multiples of [`block_size`], `unit` is not zero;
+/// - for every byte `units[i]` with `ADDED` set, unit `i` lies inside the region of `owners`
+///   and was added with `add_memory_driver_managed()` to its group and not removed since.
+pub struct AddedBlocks {
+    first: u64,
+    unit: u64,
+    units: KVVec<u8>,
+    owners: ManuallyDrop<(Arc<SystemRamRegion>, Arc<MemoryGroup>)>,
+}
+
+/// The capacity, in bytes or elements of a byte or less, to grow an array of per-block state
+/// to for `len`: doubling up to a page, then whole pages, so that a large array never holds
+/// more than a page it does not use, as the C virtio-mem driver's arrays.
+pub fn grown_capacity(len: usize) -> usize {
+    let page = crate::page::PAGE_SIZE;
+    if len <= page {
+        len.next_power_of_two()
+    } else {
+        len.div_ceil(page) * page
+    }
+}
+
+/// The bit of a unit's byte that says it is added.
+const ADDED: u8 = 1 << 7;
+
+impl AddedBlocks {
+    /// The caller's bits of a unit's byte.
+    pub const STATE_BITS: u8 = !ADDED;
+
+    /// An empty set of units of `unit` bytes from `first`, below `region` and in `group`.
+    /// `EINVAL` unless `first` and `unit` are multiples of [`block_size`] and `unit` is not
+    /// zero.
+    pub fn new(
+        region: &Arc<SystemRamRegion>,
+        group: &Arc<MemoryGroup>,
+        first: u64,
+        unit: u64,
+    ) -> Result<Self> {
+        let bs = block_size();
+        if unit == 0 || bs == 0 || unit % bs != 0 || first % bs != 0 {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Checked above; no unit is added yet.
+        Ok(Self {
+            first,
+            unit,
+            units: KVVec::new(),
+            owners: ManuallyDrop::new((region.clone(), group.clone())),
+        })
+    }
+
+    /// The number of units with a byte: those beyond are not added and have state 0.
+    pub fn len(&self) -> usize {
+        self.units.len()
+    }
+
+    /// Whether no unit has a byte yet.
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+
+    /// Gives units up to `len` a byte (not added, state 0). The allocation doubles up to a page
+    /// and grows a page at a time beyond (see [`grown_capacity`]).
+    pub fn grow(&mut self, len: usize) -> Result {
+        if len <= self.units.len() {
+            return Ok(());
+        }
+        if len > self.units.capacity() {
+            let mut units = KVVec::with_capacity(grown_capacity(len), GFP_KERNEL)?;
+            units.extend_from_slice(&self.units, GFP_KERNEL)?;
+            self.units = units;
+        }
+        self.units.resize(len, 0, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Bytes of heap the set holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.units.capacity()
+    }
+
+    /// Whether unit `i` is added.
+    pub fn is_added(&self, i: usize) -> bool {
+        self.units.get(i).is_some_and(|b| b & ADDED != 0)
+    }
+
+    /// The caller's state of unit `i` (0 beyond [`Self::len`]).
+    pub fn state(&self, i: usize) -> u8 {
+        self.units.get(i).map_or(0, |b| b & Self::STATE_BITS)
+    }
+
+    /// Sets the caller's state of unit `i` to the [`Self::STATE_BITS`] of `state`. `EINVAL`
+    /// beyond [`Self::len`].
+    pub fn set_state(&mut self, i: usize, state: u8) -> Result {
+        let b = self.units.get_mut(i).ok_or(EINVAL)?;
+        *b = (*b & ADDED) | (state & Self::STATE_BITS);
+        Ok(())
+    }
+
+    /// The range of unit `i`.
+    pub fn range(&self, i: usize) -> Option<PhysRange> {
+        let off = u64::try_from(i).ok()?.checked_mul(self.unit)?;
+        PhysRange::new(self.first.checked_add(off)?, self.unit)
+    }
+
+    /// Stores the token of an added unit and returns the unit's index. Gives `mem` back if it
+    /// is not exactly a unit below [`Self::len`], not of this set's region and group, or if the
+    /// unit is already stored.
+    pub fn put(&mut self, mem: AddedMemory) -> Result<usize, AddedMemory> {
+        let r = mem.range();
+        let Some(off) = r.start().checked_sub(self.first) else {
+            return Err(mem);
+        };
+        let Ok(i) = usize::try_from(off / self.unit) else {
+            return Err(mem);
+        };
+        let same = Arc::ptr_eq(&mem.owners.0, &self.owners.0)
+            && Arc::ptr_eq(&mem.owners.1, &self.owners.1);
+        if !same || off % self.unit != 0 || r.size() != self.unit || i >= self.units.len() {
+            return Err(mem);
+        }
+        if self.units[i] & ADDED != 0 {
+            return Err(mem);
+        }
+        // INVARIANT: The token says unit `i` was added, inside the region and to the group of
+        // `self.owners`, which are its own.
+        self.units[i] |= ADDED;
+        let mut mem = ManuallyDrop::new(mem);
+        // SAFETY: `mem` is never dropped, so its references are released exactly once, here;
+        // the set holds references of its own.
+        unsafe { ManuallyDrop::drop(&mut mem.owners) };
+        Ok(i)
+    }
+
+    /// Takes the token of unit `i` out of the set, if it is added.
+    pub fn take(&mut self, i: usize) -> Option<AddedMemory> {
+        if !self.is_added(i) {
+            return None;
+        }
+        let range = self.range(i)?;
+        self.units[i] &= !ADDED;
+        // INVARIANT: By the type invariant, unit `i` was added inside the region and to the
+        // group of `owners` and not removed since; it is aligned to the block size because
+        // `first` and `unit` are.
+        Some(AddedMemory {
+            range,
+            owners: ManuallyDrop::new((self.owners.0.clone(), self.owners.1.clone())),
+        })
+    }
+}
+
+impl Drop for AddedBlocks {
+    fn drop(&mut self) {
+        let added = self.units.iter().filter(|b| *b & ADDED != 0).count();
+        if added != 0 {
+            // Their memory stays: so do the group and the region, as with a dropped token.
+            pr_warn!("{added} memory blocks stay added: dropped without removal\n");
+            return;
+        }
+        // SAFETY: Dropped once, here, and nothing of the group or region is added any more.
+        unsafe { ManuallyDrop::drop(&mut self.owners) };
     }
 }
