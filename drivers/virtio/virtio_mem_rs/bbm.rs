@@ -41,24 +41,113 @@ use kernel::{
             OfflinePages, //
         },
         AddOptions,
+        AddedBlocks,
         AddedMemory,
-        PhysRange, //
+        MemoryGroup,
+        PhysRange,
+        SystemRamRegion, //
     },
     page::PAGE_SHIFT,
     prelude::*,
-    sync::atomic::Relaxed,
+    sync::{
+        atomic::Relaxed,
+        Arc, //
+    },
     virtio,
 };
 
-/// The state of one big block.
-pub(crate) enum Bb {
-    /// Unplugged.
-    Unused,
-    /// Plugged on the device but not added (an add failed or a removal succeeded, and the
-    /// unplug request failed): to be unplugged.
-    Plugged,
-    /// Plugged and added to the kernel.
-    Added(AddedMemory),
+/// The bit of a big block's byte set while it is plugged on the device (added or not). A big
+/// block plugged but not added (an add failed, or a removal succeeded and the unplug request
+/// failed) is to be unplugged.
+const PLUGGED: u8 = 1 << 0;
+/// The bit of a big block's byte set if taking its online memory failed (-EBUSY) the last
+/// time.
+const BUSY: u8 = 1 << 1;
+
+/// The big blocks of the region, up to the highest that was ever used: the others are
+/// unused. A byte each, as in the C driver: the byte of the [`AddedBlocks`] set, which holds
+/// whether the block is added, and [`PLUGGED`] and [`BUSY`].
+pub(crate) struct Bbs {
+    set: AddedBlocks,
+}
+
+impl Bbs {
+    pub(crate) fn new(
+        region: &Arc<SystemRamRegion>,
+        group: &Arc<MemoryGroup>,
+        first: u64,
+        size: NonZeroU64,
+    ) -> Result<Self> {
+        Ok(Self {
+            set: AddedBlocks::new(region, group, first, size.get())?,
+        })
+    }
+
+    /// Big blocks with state; the others are unused.
+    pub(crate) fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub(crate) fn is_unused(&self, id: usize) -> bool {
+        self.set.state(id) & PLUGGED == 0
+    }
+
+    pub(crate) fn is_added(&self, id: usize) -> bool {
+        self.set.is_added(id)
+    }
+
+    /// Plugged on the device but not added: to be unplugged.
+    fn is_plugged_only(&self, id: usize) -> bool {
+        !self.is_unused(id) && !self.is_added(id)
+    }
+
+    fn set_bit(&mut self, id: usize, bit: u8, on: bool) {
+        let b = self.set.state(id) & !bit;
+        // Only big blocks below `len()` change.
+        let _ = self.set.set_state(id, if on { b | bit } else { b });
+    }
+
+    /// Records big block `id`, which is not added, as plugged on the device or not.
+    fn set_plugged(&mut self, id: usize, on: bool) {
+        self.set_bit(id, PLUGGED, on);
+    }
+
+    fn busy(&self, id: usize) -> bool {
+        self.set.state(id) & BUSY != 0
+    }
+
+    fn set_busy(&mut self, id: usize, on: bool) {
+        self.set_bit(id, BUSY, on);
+    }
+
+    /// Gives big block `id` and those before it state.
+    fn grow(&mut self, id: usize) -> Result {
+        self.set.grow(id.checked_add(1).ok_or(EINVAL)?)
+    }
+
+    /// The token of added big block `id`, out of the set; the block stays plugged.
+    fn take(&mut self, id: usize) -> Option<AddedMemory> {
+        self.set.take(id)
+    }
+
+    /// Puts the token of an added, plugged big block into the set. A token the set refuses
+    /// (not one of its big blocks) stays added for good (it warns when dropped).
+    fn put(&mut self, mem: AddedMemory) {
+        match self.set.put(mem) {
+            Ok(id) => self.set_plugged(id, true),
+            Err(mem) => mem.leak(),
+        }
+    }
+
+    /// Big blocks plugged on the device, added or not.
+    pub(crate) fn nr_plugged(&self) -> usize {
+        (0..self.len()).filter(|&id| !self.is_unused(id)).count()
+    }
+
+    /// Bytes of heap the state holds.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.set.heap_bytes()
+    }
 }
 
 /// The big blocks of a device.
@@ -153,10 +242,10 @@ impl VirtioMem {
     /// Unplugs big blocks that are plugged but not added.
     pub(crate) fn bbm_unplug_leftovers(&self, st: &mut State) -> Result {
         for id in 0..st.bbs.len() {
-            if matches!(st.bbs[id], Bb::Plugged) {
+            if st.bbs.is_plugged_only(id) {
                 let r = self.bb_range(id).ok_or(EINVAL)?;
                 self.link.unplug(r.start(), r.size())?;
-                st.bbs[id] = Bb::Unused;
+                st.bbs.set_plugged(id, false);
                 self.publish(st, Phase::Running);
             }
         }
@@ -180,7 +269,7 @@ impl VirtioMem {
             let id = self.bbm_next_unused(st, limit)?;
             let r = self.bb_range(id).ok_or(EINVAL)?;
             self.link.plug(r.start(), r.size())?;
-            st.bbs[id] = Bb::Plugged;
+            st.bbs.set_plugged(id, true);
             self.bbm_add(st, id, r)?;
         }
         Ok(())
@@ -191,14 +280,9 @@ impl VirtioMem {
     fn bbm_next_unused(&self, st: &mut State, limit: u64) -> Result<usize> {
         let id = (0..self.nr_bbs)
             .take_while(|&id| self.bb_range(id).is_some_and(|r| r.last() < limit))
-            .find(|&id| st.bbs.get(id).is_none_or(|b| matches!(b, Bb::Unused)))
+            .find(|&id| st.bbs.is_unused(id))
             .ok_or(ENOSPC)?;
-        if id == st.bbs.len() {
-            if st.bb_busy.len() == id {
-                st.bb_busy.push(false, GFP_KERNEL)?;
-            }
-            st.bbs.push(Bb::Unused, GFP_KERNEL)?;
-        }
+        st.bbs.grow(id)?;
         Ok(id)
     }
 
@@ -222,7 +306,7 @@ impl VirtioMem {
         };
         match added {
             Ok(mem) => {
-                st.bbs[id] = Bb::Added(mem);
+                st.bbs.put(mem);
                 self.publish(st, Phase::Running);
                 Ok(())
             }
@@ -235,7 +319,7 @@ impl VirtioMem {
                     e.to_errno()
                 );
                 if self.link.unplug(r.start(), r.size()).is_ok() {
-                    st.bbs[id] = Bb::Unused;
+                    st.bbs.set_plugged(id, false);
                 }
                 Err(e)
             }
@@ -283,17 +367,17 @@ impl VirtioMem {
     fn bbm_unplug_order(&self, st: &State, online: bool) -> Result<KVec<usize>> {
         let mut ids = KVec::with_capacity(st.bbs.len(), GFP_KERNEL)?;
         for id in (0..st.bbs.len()).rev() {
-            let cost = match (online, &st.bbs[id], self.bb_range(id)) {
+            let cost = match (online && st.bbs.is_added(id), self.bb_range(id)) {
                 // Offline big blocks are skipped in the passes over online memory.
-                (true, Bb::Added(_), Some(r)) if !Self::is_offline(r) => {
+                (true, Some(r)) if !Self::is_offline(r) => {
                     // CAST: Page frame numbers of hot-pluggable memory fit `usize`.
                     let (pfn, nr) = (
                         (r.start() >> PAGE_SHIFT) as usize,
                         (r.size() >> PAGE_SHIFT) as usize,
                     );
-                    let busy = st.bb_busy.get(id).copied().unwrap_or(false);
-                    // SAFETY: The big block is ours (`Bb::Added`), and only the worker, which
-                    // holds `state` here, removes it.
+                    let busy = st.bbs.busy(id);
+                    // SAFETY: The big block is ours (added), and only the worker, which holds
+                    // `state` here, removes it.
                     unsafe { Cost::of_range(pfn, nr, usize::from(busy)) }
                 }
                 _ => Cost::default(),
@@ -478,7 +562,7 @@ impl VirtioMem {
                 let Some((r, offline)) = self.bbm_unplug_candidate(st, id, pass) else {
                     continue;
                 };
-                let Bb::Added(mem) = core::mem::replace(&mut st.bbs[id], Bb::Plugged) else {
+                let Some(mem) = st.bbs.take(id) else {
                     continue;
                 };
                 let res = if offline {
@@ -496,12 +580,12 @@ impl VirtioMem {
                         }
                         // Still plugged until the device agrees; a later run retries.
                         self.link.unplug(r.start(), r.size())?;
-                        st.bbs[id] = Bb::Unused;
+                        st.bbs.set_plugged(id, false);
                         self.publish(st, Phase::Running);
                         left -= 1;
                     }
                     Err((e, mem)) => {
-                        st.bbs[id] = Bb::Added(mem);
+                        st.bbs.put(mem);
                         st.last_error = e.to_errno();
                         if e == EAGAIN {
                             // The configuration changed: start over with the new request.
@@ -523,7 +607,7 @@ impl VirtioMem {
     /// range, and whether it is offline.
     fn bbm_unplug_candidate(&self, st: &State, id: usize, pass: u32) -> Option<(PhysRange, bool)> {
         let r = self.bb_range(id)?;
-        if !matches!(st.bbs.get(id), Some(Bb::Added(_))) {
+        if !st.bbs.is_added(id) {
             return None;
         }
         let offline = Self::is_offline(r);
@@ -564,9 +648,8 @@ impl VirtioMem {
             let _kept = self.bb_kept.lock();
             self.bb_removing.store(0, Relaxed);
         }
-        if let Some(b) = st.bb_busy.get_mut(id) {
-            *b = matches!(&res, Err((e, _)) if *e == EBUSY);
-        }
+        st.bbs
+            .set_busy(id, matches!(&res, Err((e, _)) if *e == EBUSY));
         res
     }
 
@@ -578,12 +661,15 @@ impl VirtioMem {
             let Some(r) = self.bb_range(id) else {
                 continue;
             };
-            match core::mem::replace(&mut st.bbs[id], Bb::Unused) {
-                Bb::Unused => {}
-                Bb::Plugged => {
+            let mem = st.bbs.take(id);
+            let plugged = !st.bbs.is_unused(id);
+            st.bbs.set_plugged(id, false);
+            match mem {
+                None if !plugged => {}
+                None => {
                     self.link.unplug(r.start(), r.size()).ok();
                 }
-                Bb::Added(mem) => {
+                Some(mem) => {
                     if Self::is_offline(r) {
                         match mem.remove() {
                             Ok(()) => {

@@ -16,7 +16,7 @@
 //! status shows into `shown`, a spinlock held only to copy a few words.
 
 use crate::{
-    bbm::Bb,
+    bbm::Bbs,
     config::{
         clamp_sizes,
         validate_layout,
@@ -27,7 +27,7 @@ use crate::{
         Sizes, //
     },
     protocol::Link,
-    sbm::{Geometry, Mb, MbState},
+    sbm::{Geometry, MbState, Mbs},
 };
 use core::{
     mem::offset_of,
@@ -124,9 +124,8 @@ fn elapsed_ms(start: &Instant<Monotonic>) -> u64 {
 
 /// Mutable state, under `VirtioMem::state`.
 pub(crate) struct State {
-    pub(crate) bbs: KVec<Bb>,
-    /// Per big block: whether taking its online memory failed (-EBUSY) the last time.
-    pub(crate) bb_busy: KVec<bool>,
+    /// Big Block Mode: the big blocks, up to the highest that was ever used.
+    pub(crate) bbs: Bbs,
     pub(crate) sizes: Sizes,
     pub(crate) clamped: Clamped,
     /// The backoff of the next retry.
@@ -220,10 +219,9 @@ impl Shown {
 impl State {
     /// The state at probe. Memory left plugged by a previous kernel (kexec) is unplugged
     /// first.
-    fn new(unplug_all_required: bool) -> Self {
+    fn new(bbs: Bbs, unplug_all_required: bool) -> Self {
         Self {
-            bbs: KVec::new(),
-            bb_busy: KVec::new(),
+            bbs,
             sizes: Sizes::default(),
             clamped: Clamped::default(),
             retry_ms: RETRY_MIN_MS,
@@ -237,7 +235,7 @@ impl State {
 
     /// Bytes plugged on the device, as far as the driver knows.
     pub(crate) fn plugged_bytes(&self, bb_size: u64) -> u64 {
-        let n = self.bbs.iter().filter(|b| !matches!(b, Bb::Unused)).count();
+        let n = self.bbs.nr_plugged();
         // CAST: The number of big blocks fits `u64`.
         n as u64 * bb_size
     }
@@ -262,7 +260,7 @@ pub(crate) struct VirtioMem {
     /// Sub-Block Mode memory blocks, up to the highest that was ever used (empty in Big Block
     /// Mode).
     #[pin]
-    pub(crate) mbs: Mutex<KVec<Mb>>,
+    pub(crate) mbs: Mutex<Mbs>,
     /// Big Block Mode: pages of the big block being removed, taken from the page allocator
     /// before offlining it (see [`Self::bbm_fake_offline`]), one token per memory block. The
     /// memory notifier lets offlining skip them.
@@ -445,8 +443,8 @@ impl VirtioMem {
         let (raw, layout) = read_layout(vdev)?;
         let mb_size = NonZeroU64::new(hotplug::block_size()).ok_or(EINVAL)?;
         let sbm = Geometry::of(vdev, &layout, mb_size, force_bbm)?;
-        let bbs = crate::bbm::BigBlocks::of(vdev, &layout, bbm_block_size, sbm.is_none())?;
-        let (bb_size, first_bb, nr_bbs) = (bbs.size, bbs.first, bbs.nr);
+        let big = crate::bbm::BigBlocks::of(vdev, &layout, bbm_block_size, sbm.is_none())?;
+        let (bb_size, first_bb, nr_bbs) = (big.size, big.first, big.nr);
         let nid = node_of(vdev, &raw, &layout);
         show_layout(vdev, &layout, nid, &sbm, mb_size, bb_size);
 
@@ -460,6 +458,19 @@ impl VirtioMem {
         if raw.plugged_size != 0 {
             dev_info!(vdev, "unplugging all memory is required\n");
         }
+        // Sub-Block Mode's block state grows with the blocks in use, not with the region, as
+        // the C driver's arrays do; so do the big blocks of `State::bbs`.
+        let mbs = match sbm {
+            Some(g) => Mbs::new(&region, &group, g.first_mb, g.mb_size, g.sbs_per_mb)?,
+            None => Mbs::new(&region, &group, first_bb, bb_size, 0)?,
+        };
+        // In Sub-Block Mode `first_bb` need not be block-aligned; `bbs` stays empty there.
+        let bbs = Bbs::new(
+            &region,
+            &group,
+            sbm.map_or(first_bb, |g| g.first_mb),
+            bb_size,
+        )?;
         let le = vdev.is_little_endian();
         let shown = Shown::all_unused(sbm.map_or(0, |g| g.nr_mbs), nr_bbs);
         Arc::pin_init(
@@ -470,8 +481,7 @@ impl VirtioMem {
                 bb_size,
                 first_bb,
                 sbm,
-                // `mbs` and `bbs` grow with the blocks in use, as the C driver's arrays do.
-                mbs <- new_mutex!(KVec::new()),
+                mbs <- new_mutex!(mbs),
                 bb_kept <- new_mutex!(KVec::new()),
                 bb_removing: Atomic::new(0),
                 bb_onlining: Atomic::new(0),
@@ -479,7 +489,7 @@ impl VirtioMem {
                 region,
                 group,
                 nr_bbs,
-                state <- new_mutex!(State::new(raw.plugged_size != 0)),
+                state <- new_mutex!(State::new(bbs, raw.plugged_size != 0)),
                 shown <- new_spinlock!(shown),
                 work <- kernel::new_work!("virtio_mem_rs::work"),
                 retry <- kernel::new_delayed_work!("virtio_mem_rs::retry"),
@@ -529,14 +539,14 @@ impl VirtioMem {
     pub(crate) fn publish(&self, st: &State, phase: Phase) {
         // The big blocks `bbs` does not reach yet are unused.
         let mut bbs = [self.nr_bbs.saturating_sub(st.bbs.len()), 0, 0];
-        for b in st.bbs.iter() {
-            bbs[match b {
-                Bb::Unused => 0,
-                Bb::Plugged => 1,
-                Bb::Added(_) => 2,
+        for id in 0..st.bbs.len() {
+            bbs[match (st.bbs.is_unused(id), st.bbs.is_added(id)) {
+                (true, _) => 0,
+                (false, false) => 1,
+                (false, true) => 2,
             }] += 1;
         }
-        let bytes = st.bbs.capacity() * size_of::<Bb>() + st.bb_busy.capacity();
+        let bytes = st.bbs.heap_bytes();
         let mut shown = self.shown.lock();
         shown.phase = phase;
         shown.sizes = st.sizes;

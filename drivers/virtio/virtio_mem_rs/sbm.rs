@@ -30,6 +30,7 @@ use core::{
     },
 };
 use kernel::{
+    alloc::KVVec,
     device::Core,
     mm::hotplug::{
         self,
@@ -40,8 +41,11 @@ use kernel::{
             OfflinePages, //
         },
         AddOptions,
+        AddedBlocks,
         AddedMemory,
-        PhysRange, //
+        MemoryGroup,
+        PhysRange,
+        SystemRamRegion, //
     },
     page::{
         PAGE_SHIFT,
@@ -50,6 +54,7 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::Relaxed,
+        Arc,
         MutexGuard, //
     },
     virtio,
@@ -131,104 +136,312 @@ impl MbState {
     }
 }
 
-/// One memory block of the region.
-pub(crate) struct Mb {
-    pub(crate) state: MbState,
-    /// Between `GoingOnline`/`GoingOffline` and the matching completion or cancellation: the
-    /// worker leaves the block alone, as pages are on their way in or out.
-    pub(crate) in_transition: bool,
-    /// One bit per subblock.
-    plugged: KVec<u64>,
-    mem: Option<AddedMemory>,
+impl MbState {
+    /// The state's bits in its block's byte of [`AddedBlocks`].
+    fn bits(self) -> u8 {
+        // CAST: `ALL` has 8 entries.
+        Self::ALL.iter().position(|s| *s == self).unwrap_or(0) as u8
+    }
+
+    fn from_bits(b: u8) -> Self {
+        Self::ALL[usize::from(b & STATE_MASK)]
+    }
+}
+
+/// The bits of a block's byte that hold its [`MbState`].
+const STATE_MASK: u8 = 0x7;
+/// The bit of a block's byte set between `GoingOnline`/`GoingOffline` and the matching
+/// completion or cancellation: the worker leaves the block alone, as pages are on their way in
+/// or out.
+const IN_TRANSITION: u8 = 1 << 3;
+
+/// What few blocks need beyond their byte and their bits: online blocks with unplugged
+/// subblocks, and blocks whose last unplug met pages in use.
+struct Extra {
+    id: usize,
     /// Unplugged subblocks of an online block. Room for a token is reserved before the pages
-    /// it will hold are taken (see [`Mb::reserve_kept`]), so keeping never allocates.
+    /// it will hold are taken (see [`Mbs::reserve_kept`]), so keeping never allocates.
     kept: KVec<OfflinePages>,
     /// Subblocks that could not be taken (-EBUSY) the last time the block was unplugged from.
     busy: usize,
 }
 
-impl Mb {
-    pub(crate) fn new(sbs: usize) -> Result<Self> {
-        let mut plugged = KVec::with_capacity(sbs.div_ceil(64), GFP_KERNEL)?;
-        for _ in 0..sbs.div_ceil(64) {
-            plugged.push(0, GFP_KERNEL)?;
-        }
+/// The memory blocks of the region, up to the highest that was ever used: the others are
+/// unused.
+///
+/// Per block, as in the C driver, a byte (its [`MbState`] and whether it is in transition,
+/// kept in its byte of the [`AddedBlocks`] set, which also holds whether it is added) and a bit
+/// per subblock (plugged or not). The few blocks that keep pages offline, or whose last unplug
+/// met pages in use, have an [`Extra`] besides.
+pub(crate) struct Mbs {
+    blocks: AddedBlocks,
+    /// One bit per subblock: bit `id * sbs_per_mb + sb`.
+    plugged: KVVec<u64>,
+    sbs_per_mb: usize,
+    extras: KVec<Extra>,
+}
+
+impl Mbs {
+    /// No blocks yet, of the region `region` claimed for `group`, from memory block `first` on.
+    pub(crate) fn new(
+        region: &Arc<SystemRamRegion>,
+        group: &Arc<MemoryGroup>,
+        first: u64,
+        mb_size: NonZeroU64,
+        sbs_per_mb: usize,
+    ) -> Result<Self> {
         Ok(Self {
-            state: MbState::Unused,
-            in_transition: false,
-            plugged,
-            mem: None,
-            kept: KVec::new(),
-            busy: 0,
+            blocks: AddedBlocks::new(region, group, first, mb_size.get())?,
+            plugged: KVVec::new(),
+            sbs_per_mb,
+            extras: KVec::new(),
         })
     }
 
-    /// Makes room for `n` more kept tokens, before the pages they will hold are taken: once
-    /// they are, keeping them must not fail. Blocks with nothing unplugged hold no room, so
-    /// the state of a fully plugged block is its bitmap and this structure.
-    fn reserve_kept(&mut self, n: usize) -> Result {
-        Ok(self.kept.reserve(n, GFP_KERNEL)?)
+    /// Blocks with state; the others are unused.
+    pub(crate) fn len(&self) -> usize {
+        self.blocks.len()
     }
 
-    /// Frees the room of an empty `kept`.
-    fn shrink_kept(&mut self) {
-        if self.kept.is_empty() {
-            self.kept = KVec::new();
+    /// Gives block `id` and those before it state. Grows by doubling up to a page, then a page
+    /// at a time, as the C driver's arrays do.
+    fn grow(&mut self, id: usize) -> Result {
+        let len = id.checked_add(1).ok_or(EINVAL)?;
+        let words = len.checked_mul(self.sbs_per_mb).ok_or(EINVAL)?.div_ceil(64);
+        if words > self.plugged.capacity() {
+            let bytes = hotplug::grown_capacity(words * size_of::<u64>());
+            let mut v = KVVec::with_capacity(bytes / size_of::<u64>(), GFP_KERNEL)?;
+            v.extend_from_slice(&self.plugged, GFP_KERNEL)?;
+            self.plugged = v;
         }
+        if words > self.plugged.len() {
+            self.plugged.resize(words, 0, GFP_KERNEL)?;
+        }
+        self.blocks.grow(len)
     }
 
-    fn is_plugged(&self, sb: usize) -> bool {
-        self.plugged
-            .get(sb / 64)
-            .is_some_and(|w| w & (1 << (sb % 64)) != 0)
+    pub(crate) fn state(&self, id: usize) -> MbState {
+        MbState::from_bits(self.blocks.state(id))
     }
 
-    fn set_plugged(&mut self, sb: usize, on: bool) {
-        if let Some(w) = self.plugged.get_mut(sb / 64) {
+    fn set_state(&mut self, id: usize, s: MbState) {
+        let b = self.blocks.state(id);
+        // Only blocks below `len()` change state.
+        let _ = self.blocks.set_state(id, (b & !STATE_MASK) | s.bits());
+    }
+
+    pub(crate) fn in_transition(&self, id: usize) -> bool {
+        self.blocks.state(id) & IN_TRANSITION != 0
+    }
+
+    fn set_in_transition(&mut self, id: usize, on: bool) {
+        let b = self.blocks.state(id) & !IN_TRANSITION;
+        let _ = self
+            .blocks
+            .set_state(id, if on { b | IN_TRANSITION } else { b });
+    }
+
+    fn is_plugged(&self, id: usize, sb: usize) -> bool {
+        let bit = id * self.sbs_per_mb + sb;
+        sb < self.sbs_per_mb
+            && self
+                .plugged
+                .get(bit / 64)
+                .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+    }
+
+    fn set_plugged(&mut self, id: usize, sb: usize, on: bool) {
+        let bit = id * self.sbs_per_mb + sb;
+        if sb >= self.sbs_per_mb {
+            return;
+        }
+        if let Some(w) = self.plugged.get_mut(bit / 64) {
             if on {
-                *w |= 1 << (sb % 64);
+                *w |= 1 << (bit % 64);
             } else {
-                *w &= !(1 << (sb % 64));
+                *w &= !(1 << (bit % 64));
             }
         }
     }
 
-    /// Keeps `p`, without allocating while the room reserved beforehand lasts (it does: see
-    /// [`Self::reserve_kept`]).
-    fn keep(&mut self, p: OfflinePages) {
-        stash(&mut self.kept, p);
+    pub(crate) fn nr_plugged(&self, id: usize) -> usize {
+        let (mut bit, end) = (id * self.sbs_per_mb, (id + 1) * self.sbs_per_mb);
+        let mut n = 0;
+        while bit < end {
+            let Some(w) = self.plugged.get(bit / 64) else {
+                break;
+            };
+            let (lo, hi) = (bit % 64, (end - bit + bit % 64).min(64));
+            let mask = if hi - lo == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << (hi - lo)) - 1) << lo
+            };
+            n += (w & mask).count_ones() as usize;
+            bit += hi - lo;
+        }
+        n
     }
 
-    /// Bytes this block's state holds on the heap.
-    fn heap_bytes(&self) -> usize {
-        self.plugged.capacity() * size_of::<u64>()
-            + self.kept.capacity() * size_of::<OfflinePages>()
-    }
-
-    pub(crate) fn nr_plugged(&self) -> usize {
+    /// Subblocks plugged, in all blocks.
+    fn total_plugged(&self) -> usize {
         self.plugged.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    fn extra(&self, id: usize) -> Option<&Extra> {
+        self.extras.iter().find(|e| e.id == id)
+    }
+
+    fn extra_mut(&mut self, id: usize) -> Option<&mut Extra> {
+        self.extras.iter_mut().find(|e| e.id == id)
+    }
+
+    fn extra_or_new(&mut self, id: usize) -> Result<&mut Extra> {
+        let i = match self.extras.iter().position(|e| e.id == id) {
+            Some(i) => i,
+            None => {
+                self.extras.push(
+                    Extra {
+                        id,
+                        kept: KVec::new(),
+                        busy: 0,
+                    },
+                    GFP_KERNEL,
+                )?;
+                self.extras.len() - 1
+            }
+        };
+        self.extras.get_mut(i).ok_or(EINVAL)
+    }
+
+    /// Drops the extra of block `id` once it holds nothing.
+    fn tidy(&mut self, id: usize) {
+        if let Some(i) = self.extras.iter().position(|e| e.id == id) {
+            if self.extras[i].kept.capacity() == 0 && self.extras[i].busy == 0 {
+                let _ = self.extras.remove(i);
+            }
+        }
+    }
+
+    fn busy(&self, id: usize) -> usize {
+        self.extra(id).map_or(0, |e| e.busy)
+    }
+
+    /// Notes that `n` subblocks of block `id` could not be taken. Only an ordering hint: if
+    /// there is no memory to note it, it is not noted.
+    fn set_busy(&mut self, id: usize, n: usize) {
+        if n == 0 {
+            if let Some(e) = self.extra_mut(id) {
+                e.busy = 0;
+            }
+            self.tidy(id);
+        } else if let Ok(e) = self.extra_or_new(id) {
+            e.busy = n;
+        }
+    }
+
+    /// Makes room for `n` more kept tokens of block `id`, before the pages they will hold are
+    /// taken: once they are, keeping them must not fail. Blocks with nothing unplugged hold no
+    /// room, so the state of a fully plugged block is its byte and its bits.
+    fn reserve_kept(&mut self, id: usize, n: usize) -> Result {
+        Ok(self.extra_or_new(id)?.kept.reserve(n, GFP_KERNEL)?)
+    }
+
+    /// Frees the room of block `id`'s kept tokens if it keeps none.
+    fn shrink_kept(&mut self, id: usize) {
+        if let Some(e) = self.extra_mut(id) {
+            if e.kept.is_empty() {
+                e.kept = KVec::new();
+            }
+        }
+        self.tidy(id);
+    }
+
+    /// Keeps `p` for block `id`, without allocating while the room reserved beforehand lasts
+    /// (it does: see [`Self::reserve_kept`]).
+    fn keep(&mut self, id: usize, p: OfflinePages) {
+        match self.extra_or_new(id) {
+            Ok(e) => stash(&mut e.kept, p),
+            // The pages stay offline for good (the token warns when dropped), which is safe:
+            // they are never handed to the page allocator.
+            Err(_) => drop(p),
+        }
+    }
+
+    /// The tokens block `id` keeps.
+    fn kept_mut(&mut self, id: usize) -> &mut [OfflinePages] {
+        match self.extra_mut(id) {
+            Some(e) => &mut e.kept,
+            None => &mut [],
+        }
+    }
+
+    /// Takes the tokens block `id` keeps, and their room.
+    fn drain_kept(&mut self, id: usize) -> KVec<OfflinePages> {
+        let kept = self
+            .extra_mut(id)
+            .map(|e| core::mem::take(&mut e.kept))
+            .unwrap_or_default();
+        self.tidy(id);
+        kept
+    }
+
+    /// The token of block `id`'s added memory, out of the set.
+    fn take_mem(&mut self, id: usize) -> Option<AddedMemory> {
+        self.blocks.take(id)
+    }
+
+    /// Puts the token of an added block back into the set. A token the set refuses (not one
+    /// of its blocks) stays added for good (it warns when dropped): only the worker removes
+    /// memory, and it finds nothing to remove there.
+    fn put_mem(&mut self, mem: AddedMemory) {
+        if let Err(mem) = self.blocks.put(mem) {
+            mem.leak();
+        }
+    }
+
+    /// Bytes of heap the block state holds.
+    fn heap_bytes(&self) -> usize {
+        self.blocks.heap_bytes()
+            + self.plugged.capacity() * size_of::<u64>()
+            + self.extras.capacity() * size_of::<Extra>()
+            + self
+                .extras
+                .iter()
+                .map(|e| e.kept.capacity() * size_of::<OfflinePages>())
+                .sum::<usize>()
     }
 
     /// Allocates what [`Self::take_kept`] needs. Called before the device plugs anything:
     /// once it has, nothing may fail, or the pages of plugged subblocks would stay offline.
-    fn take_room(&self) -> Result<TakeRoom> {
+    fn take_room(&self, id: usize) -> Result<TakeRoom> {
+        let n = self.extra(id).map_or(0, |e| e.kept.len());
         // At most one token straddles each edge of the range, so taking splits at most two:
-        // `rest` gets at most `kept.len() + 2` tokens. It becomes `kept`, with no spare room:
-        // whoever keeps more reserves first.
+        // `rest` gets at most `n + 2` tokens. It becomes `kept`, with no spare room: whoever
+        // keeps more reserves first.
         Ok(TakeRoom {
-            rest: KVec::with_capacity(self.kept.len() + 2, GFP_KERNEL)?,
-            taken: KVec::with_capacity(self.kept.len() + 2, GFP_KERNEL)?,
+            rest: KVec::with_capacity(n + 2, GFP_KERNEL)?,
+            taken: KVec::with_capacity(n + 2, GFP_KERNEL)?,
         })
     }
 
-    /// Takes the kept pages in `[start, end)`, splitting tokens that straddle its edges, into
-    /// the vectors of `room`; allocates nothing.
-    fn take_kept(&mut self, room: TakeRoom, start: usize, end: usize) -> KVec<OfflinePages> {
+    /// Takes the kept pages of block `id` in `[start, end)`, splitting tokens that straddle
+    /// its edges, into the vectors of `room`; allocates nothing.
+    fn take_kept(
+        &mut self,
+        id: usize,
+        room: TakeRoom,
+        start: usize,
+        end: usize,
+    ) -> KVec<OfflinePages> {
         let TakeRoom {
             mut rest,
             mut taken,
         } = room;
-        for mut t in self.kept.drain_all() {
+        let Some(e) = self.extra_mut(id) else {
+            return taken;
+        };
+        for mut t in e.kept.drain_all() {
             // Split off what lies before `start` and after `end`.
             if t.pfn() < start && t.pfn() + t.nr_pages() > start {
                 let at = start - t.pfn();
@@ -256,12 +469,12 @@ impl Mb {
                 stash(&mut rest, t);
             }
         }
-        self.kept = rest;
+        e.kept = rest;
         taken
     }
 }
 
-/// The vectors [`Mb::take_kept`] fills, allocated beforehand by [`Mb::take_room`].
+/// The vectors [`Mbs::take_kept`] fills, allocated beforehand by [`Mbs::take_room`].
 struct TakeRoom {
     rest: KVec<OfflinePages>,
     taken: KVec<OfflinePages>,
@@ -352,8 +565,7 @@ impl VirtioMem {
         let Ok(g) = self.geo() else {
             return 0;
         };
-        let n: usize = self.mbs().iter().map(|m| m.nr_plugged()).sum();
-        n as u64 * g.sb_size.get()
+        self.mbs().total_plugged() as u64 * g.sb_size.get()
     }
 
     fn could_add(&self, g: &Geometry) -> bool {
@@ -368,21 +580,28 @@ impl VirtioMem {
     }
 
     /// Plugs subblocks `[sb, sb + count)` of block `id`.
-    fn plug_sbs(&self, g: &Geometry, mb: &mut Mb, id: usize, sb: usize, count: usize) -> Result {
+    fn plug_sbs(&self, g: &Geometry, mbs: &mut Mbs, id: usize, sb: usize, count: usize) -> Result {
         let addr = g.mb_addr(id) + sb as u64 * g.sb_size.get();
         self.link.plug(addr, count as u64 * g.sb_size.get())?;
         for s in sb..sb + count {
-            mb.set_plugged(s, true);
+            mbs.set_plugged(id, s, true);
         }
         Ok(())
     }
 
     /// Unplugs subblocks `[sb, sb + count)` of block `id`.
-    fn unplug_sbs(&self, g: &Geometry, mb: &mut Mb, id: usize, sb: usize, count: usize) -> Result {
+    fn unplug_sbs(
+        &self,
+        g: &Geometry,
+        mbs: &mut Mbs,
+        id: usize,
+        sb: usize,
+        count: usize,
+    ) -> Result {
         let addr = g.mb_addr(id) + sb as u64 * g.sb_size.get();
         self.link.unplug(addr, count as u64 * g.sb_size.get())?;
         for s in sb..sb + count {
-            mb.set_plugged(s, false);
+            mbs.set_plugged(id, s, false);
         }
         Ok(())
     }
@@ -418,21 +637,17 @@ impl VirtioMem {
         ] {
             let mut mbs = self.mbs();
             for id in 0..mbs.len() {
-                if mbs[id].state != class || mbs[id].in_transition {
+                if mbs.state(id) != class || mbs.in_transition(id) {
                     continue;
                 }
-                self.plug_any_sb(&g, &mut mbs[id], id, &mut nb)?;
+                self.plug_any_sb(&g, &mut mbs, id, &mut nb)?;
                 if nb == 0 {
                     return Ok(());
                 }
             }
         }
         for id in 0..g.nr_mbs {
-            if self
-                .mbs()
-                .get(id)
-                .is_some_and(|m| m.state != MbState::Unused)
-            {
+            if self.mbs().state(id) != MbState::Unused {
                 continue;
             }
             if self.config_changed.load(Relaxed) {
@@ -455,43 +670,45 @@ impl VirtioMem {
 
     /// Plugs unplugged subblocks of a partially plugged block; onlines their pages if the
     /// block is online.
-    fn plug_any_sb(&self, g: &Geometry, mb: &mut Mb, id: usize, nb: &mut usize) -> Result {
+    fn plug_any_sb(&self, g: &Geometry, mbs: &mut Mbs, id: usize, nb: &mut usize) -> Result {
         while *nb > 0 {
-            let Some(sb) = (0..g.sbs_per_mb).find(|&s| !mb.is_plugged(s)) else {
+            let Some(sb) = (0..g.sbs_per_mb).find(|&s| !mbs.is_plugged(id, s)) else {
                 break;
             };
             let mut count = 1;
-            while count < *nb && sb + count < g.sbs_per_mb && !mb.is_plugged(sb + count) {
+            while count < *nb && sb + count < g.sbs_per_mb && !mbs.is_plugged(id, sb + count) {
                 count += 1;
             }
             if self.config_changed.load(Relaxed) {
                 return Err(EAGAIN);
             }
             // The pages of an online block go online once plugged: find room for them first.
-            let room = if mb.state.is_online() {
-                Some(mb.take_room()?)
+            let room = if mbs.state(id).is_online() {
+                Some(mbs.take_room(id)?)
             } else {
                 None
             };
-            self.plug_sbs(g, mb, id, sb, count)?;
+            self.plug_sbs(g, mbs, id, sb, count)?;
             *nb -= count;
             if let Some(room) = room {
                 let start = g.sb_pfn(id, sb);
                 let end = start + count * g.sb_pages();
-                for t in mb.take_kept(room, start, end) {
+                for t in mbs.take_kept(id, room, start, end) {
                     // SAFETY: The device just plugged these subblocks; the block is online and
                     // stays so while we hold `mbs` (offlining waits for it in our notifier).
                     unsafe { t.online() };
                 }
             }
         }
-        if mb.nr_plugged() == g.sbs_per_mb {
-            mb.state = match mb.state {
+        if mbs.nr_plugged(id) == g.sbs_per_mb {
+            let full = match mbs.state(id) {
                 MbState::KernelPartial => MbState::Kernel,
                 MbState::MovablePartial => MbState::Movable,
                 MbState::OfflinePartial => MbState::Offline,
                 s => s,
             };
+            mbs.set_state(id, full);
+            mbs.shrink_kept(id);
         }
         Ok(())
     }
@@ -501,14 +718,11 @@ impl VirtioMem {
         let count = (*nb).min(g.sbs_per_mb);
         {
             let mut mbs = self.mbs();
-            if id == mbs.len() {
-                // State grows with the blocks in use, not with the region, as in the C driver.
-                mbs.push(Mb::new(g.sbs_per_mb)?, GFP_KERNEL)?;
-            }
-            let mb = mbs.get_mut(id).ok_or(EINVAL)?;
-            self.plug_sbs(g, mb, id, 0, count)?;
+            // State grows with the blocks in use, not with the region, as in the C driver.
+            mbs.grow(id)?;
+            self.plug_sbs(g, &mut mbs, id, 0, count)?;
             // Set before adding: the notifier allows onlining offline blocks only.
-            mb.state = MbState::of(false, false, count == g.sbs_per_mb);
+            mbs.set_state(id, MbState::of(false, false, count == g.sbs_per_mb));
         }
         let range = PhysRange::new(g.mb_addr(id), g.mb_size.get()).ok_or(EINVAL)?;
         self.offline_bytes.fetch_add(g.mb_size.get(), Relaxed);
@@ -526,10 +740,9 @@ impl VirtioMem {
             )
         };
         let mut mbs = self.mbs();
-        let mb = &mut mbs[id];
         match added {
             Ok(mem) => {
-                mb.mem = Some(mem);
+                mbs.put_mem(mem);
                 *nb -= count;
                 Ok(())
             }
@@ -541,11 +754,12 @@ impl VirtioMem {
                     range.start(),
                     e.to_errno()
                 );
-                mb.state = if self.unplug_sbs(g, mb, id, 0, count).is_ok() {
+                let s = if self.unplug_sbs(g, &mut mbs, id, 0, count).is_ok() {
                     MbState::Unused
                 } else {
                     MbState::Plugged
                 };
+                mbs.set_state(id, s);
                 Err(e)
             }
         }
@@ -571,7 +785,7 @@ impl VirtioMem {
         for (i, class) in classes.into_iter().enumerate() {
             for id in self.unplug_candidates(&g, class, i >= 2)? {
                 // Rechecked by the callee in the critical section that acts on the block.
-                if self.mbs()[id].state != class {
+                if self.mbs().state(id) != class {
                     continue;
                 }
                 if i < 2 {
@@ -597,14 +811,13 @@ impl VirtioMem {
         let mut ids = KVec::new();
         let mbs = self.mbs();
         for id in (0..mbs.len()).rev() {
-            let mb = &mbs[id];
-            if mb.state != class {
+            if mbs.state(id) != class {
                 continue;
             }
             let mut cost = Cost::default();
             if online {
-                cost.busy = mb.busy;
-                for sb in (0..g.sbs_per_mb).filter(|&sb| mb.is_plugged(sb)) {
+                cost.busy = mbs.busy(id);
+                for sb in (0..g.sbs_per_mb).filter(|&sb| mbs.is_plugged(id, sb)) {
                     // SAFETY: The block is ours, and only the worker (which calls this) removes
                     // it.
                     let c = unsafe { Cost::of_range(g.sb_pfn(id, sb), g.sb_pages(), 0) };
@@ -619,9 +832,9 @@ impl VirtioMem {
 
     /// The plugged subblocks of online block `id`, cheapest first; equal costs highest first,
     /// as in the C driver.
-    fn sb_unplug_order(g: &Geometry, mb: &Mb, id: usize) -> Result<KVec<usize>> {
+    fn sb_unplug_order(g: &Geometry, mbs: &Mbs, id: usize) -> Result<KVec<usize>> {
         let mut sbs = KVec::with_capacity(g.sbs_per_mb, GFP_KERNEL)?;
-        for sb in (0..g.sbs_per_mb).filter(|&sb| mb.is_plugged(sb)) {
+        for sb in (0..g.sbs_per_mb).filter(|&sb| mbs.is_plugged(id, sb)) {
             // SAFETY: The caller holds `mbs` with the block online: it cannot be removed.
             let cost = unsafe { Cost::of_range(g.sb_pfn(id, sb), g.sb_pages(), 0) };
             sbs.push((cost, sb), GFP_KERNEL)?;
@@ -634,37 +847,36 @@ impl VirtioMem {
     fn unplug_offline_mb(&self, g: &Geometry, id: usize, class: MbState, nb: &mut usize) -> Result {
         let mem = {
             let mut mbs = self.mbs();
-            let mb = &mut mbs[id];
-            if mb.state != class || mb.in_transition {
+            if mbs.state(id) != class || mbs.in_transition(id) {
                 return Ok(());
             }
             let mut sb = g.sbs_per_mb;
             while *nb > 0 && sb > 0 {
                 sb -= 1;
-                if !mb.is_plugged(sb) {
+                if !mbs.is_plugged(id, sb) {
                     continue;
                 }
                 let mut first = sb;
-                while first > 0 && mb.is_plugged(first - 1) && sb + 1 - first < *nb {
+                while first > 0 && mbs.is_plugged(id, first - 1) && sb + 1 - first < *nb {
                     first -= 1;
                 }
                 if self.config_changed.load(Relaxed) {
                     return Err(EAGAIN);
                 }
                 let count = sb + 1 - first;
-                let r = self.unplug_sbs(g, mb, id, first, count);
-                if mb.nr_plugged() != g.sbs_per_mb {
-                    mb.state = MbState::OfflinePartial;
+                let r = self.unplug_sbs(g, &mut mbs, id, first, count);
+                if mbs.nr_plugged(id) != g.sbs_per_mb {
+                    mbs.set_state(id, MbState::OfflinePartial);
                 }
                 r?;
                 *nb -= count;
                 sb = first;
             }
-            if mb.nr_plugged() != 0 {
+            if mbs.nr_plugged(id) != 0 {
                 return Ok(());
             }
-            mb.state = MbState::Unused;
-            mb.mem.take()
+            mbs.set_state(id, MbState::Unused);
+            mbs.take_mem(id)
         };
         if let Some(mem) = mem {
             if let Err((e, mem)) = mem.remove() {
@@ -675,8 +887,8 @@ impl VirtioMem {
                     e.to_errno()
                 );
                 let mut mbs = self.mbs();
-                mbs[id].mem = Some(mem);
-                mbs[id].state = MbState::OfflinePartial;
+                mbs.put_mem(mem);
+                mbs.set_state(id, MbState::OfflinePartial);
                 return Err(EBUSY);
             }
             crate::device::sub_saturating(&self.offline_bytes, g.mb_size.get());
@@ -723,12 +935,11 @@ impl VirtioMem {
     fn unplug_online_mb(&self, g: &Geometry, id: usize, class: MbState, nb: &mut usize) -> Result {
         {
             let mut mbs = self.mbs();
-            let mb = &mut mbs[id];
-            if mb.state != class || mb.in_transition {
+            if mbs.state(id) != class || mbs.in_transition(id) {
                 return Ok(());
             }
-            if !self.unplug_online_whole(g, mb, id, nb)? {
-                self.unplug_online_sbs(g, mb, id, nb)?;
+            if !self.unplug_online_whole(g, &mut mbs, id, nb)? {
+                self.unplug_online_sbs(g, &mut mbs, id, nb)?;
             }
         }
         self.try_remove_unplugged(g, id);
@@ -736,48 +947,67 @@ impl VirtioMem {
     }
 
     /// Unplugs online block `id` as a whole if all of it is plugged, all of it is wanted, and
-    /// memory allows; returns whether it did. Notes in `mb.busy` whether pages in use kept it.
+    /// memory allows; returns whether it did. Notes in its busy count whether pages in use
+    /// kept it.
     fn unplug_online_whole(
         &self,
         g: &Geometry,
-        mb: &mut Mb,
+        mbs: &mut Mbs,
         id: usize,
         nb: &mut usize,
     ) -> Result<bool> {
-        let movable = matches!(mb.state, MbState::Movable | MbState::MovablePartial);
+        let movable = matches!(mbs.state(id), MbState::Movable | MbState::MovablePartial);
         let whole = *nb >= g.sbs_per_mb
-            && mb.nr_plugged() == g.sbs_per_mb
+            && mbs.nr_plugged(id) == g.sbs_per_mb
             // SAFETY: `mbs` is held with the block online, so it is not removed.
             && unsafe { self.can_take_online(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages()) };
         if !whole {
-            mb.busy = 0;
+            mbs.set_busy(id, 0);
             return Ok(false);
         }
-        mb.reserve_kept(1)?;
+        mbs.reserve_kept(id, 1)?;
         let pages = match self.fake_offline(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages(), movable) {
             Ok(pages) => pages,
             Err(e) if e == EBUSY => {
-                mb.busy = 1;
+                mbs.shrink_kept(id);
+                mbs.set_busy(id, 1);
                 return Ok(false);
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                mbs.shrink_kept(id);
+                return Err(e);
+            }
         };
-        if let Err(e) = self.unplug_sbs(g, mb, id, 0, g.sbs_per_mb) {
-            return Err(Self::unplug_failed(mb, pages, e));
+        if let Err(e) = self.unplug_sbs(g, mbs, id, 0, g.sbs_per_mb) {
+            return Err(Self::unplug_failed(mbs, id, pages, e));
         }
-        mb.keep(pages);
-        mb.state = partial(mb.state);
-        mb.busy = 0;
+        mbs.keep(id, pages);
+        mbs.set_state(id, partial(mbs.state(id)));
+        mbs.set_busy(id, 0);
         self.migrated_bytes.fetch_add(g.mb_size.get(), Relaxed);
         *nb -= g.sbs_per_mb;
         Ok(true)
     }
 
     /// Unplugs plugged subblocks of online block `id`, cheapest first, until `nb` are done.
-    /// Counts in `mb.busy` the subblocks that pages in use kept.
-    fn unplug_online_sbs(&self, g: &Geometry, mb: &mut Mb, id: usize, nb: &mut usize) -> Result {
-        let movable = matches!(mb.state, MbState::Movable | MbState::MovablePartial);
-        for sb in Self::sb_unplug_order(g, mb, id)? {
+    /// Counts in its busy count the subblocks that pages in use kept.
+    fn unplug_online_sbs(&self, g: &Geometry, mbs: &mut Mbs, id: usize, nb: &mut usize) -> Result {
+        let movable = matches!(mbs.state(id), MbState::Movable | MbState::MovablePartial);
+        let res = self.unplug_online_sbs_in_order(g, mbs, id, nb, movable);
+        // Room reserved for pages that were not taken.
+        mbs.shrink_kept(id);
+        res
+    }
+
+    fn unplug_online_sbs_in_order(
+        &self,
+        g: &Geometry,
+        mbs: &mut Mbs,
+        id: usize,
+        nb: &mut usize,
+        movable: bool,
+    ) -> Result {
+        for sb in Self::sb_unplug_order(g, mbs, id)? {
             if *nb == 0 {
                 break;
             }
@@ -787,20 +1017,20 @@ impl VirtioMem {
                 // Others may be free.
                 continue;
             }
-            mb.reserve_kept(1)?;
+            mbs.reserve_kept(id, 1)?;
             let pages = match self.fake_offline(g.sb_pfn(id, sb), g.sb_pages(), movable) {
                 Ok(p) => p,
                 Err(e) if e == EBUSY => {
-                    mb.busy += 1;
+                    mbs.set_busy(id, mbs.busy(id) + 1);
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            if let Err(e) = self.unplug_sbs(g, mb, id, sb, 1) {
-                return Err(Self::unplug_failed(mb, pages, e));
+            if let Err(e) = self.unplug_sbs(g, mbs, id, sb, 1) {
+                return Err(Self::unplug_failed(mbs, id, pages, e));
             }
-            mb.keep(pages);
-            mb.state = partial(mb.state);
+            mbs.keep(id, pages);
+            mbs.set_state(id, partial(mbs.state(id)));
             self.migrated_bytes.fetch_add(g.sb_size.get(), Relaxed);
             *nb -= 1;
         }
@@ -811,9 +1041,9 @@ impl VirtioMem {
     /// (NACK, BUSY, ERROR), it did nothing and the pages go back online. If the request got no
     /// answer (the device broke or went away), it may have been carried out: the pages stay
     /// offline for good, and the device is treated as broken.
-    fn unplug_failed(mb: &mut Mb, pages: OfflinePages, e: Error) -> Error {
+    fn unplug_failed(mbs: &mut Mbs, id: usize, pages: OfflinePages, e: Error) -> Error {
         if e == EIO || e == ENODEV || e == EINTR {
-            mb.keep(pages);
+            mbs.keep(id, pages);
             return EIO;
         }
         // SAFETY: The device refused, so the memory is still plugged; the block is online and
@@ -827,17 +1057,17 @@ impl VirtioMem {
     pub(crate) fn try_remove_unplugged(&self, g: &Geometry, id: usize) -> bool {
         let (mem, online) = {
             let mut mbs = self.mbs();
-            let mb = &mut mbs[id];
-            let online = mb.state.is_online();
+            let state = mbs.state(id);
+            let online = state.is_online();
             // An offline block is left partially plugged with nothing plugged only when its
             // removal failed after its last subblock was unplugged (`unplug_offline_mb`).
-            if !(online || mb.state == MbState::OfflinePartial) || mb.nr_plugged() != 0 {
+            if !(online || state == MbState::OfflinePartial) || mbs.nr_plugged(id) != 0 {
                 return true;
             }
-            if mb.in_transition {
+            if mbs.in_transition(id) {
                 return false;
             }
-            match mb.mem.take() {
+            match mbs.take_mem(id) {
                 Some(m) => (m, online),
                 None => return true,
             }
@@ -851,12 +1081,12 @@ impl VirtioMem {
         match res {
             Ok(()) => {
                 let mut mbs = self.mbs();
-                mbs[id].state = MbState::Unused;
+                mbs.set_state(id, MbState::Unused);
                 crate::device::sub_saturating(&self.offline_bytes, g.mb_size.get());
                 true
             }
             Err((_, mem)) => {
-                self.mbs()[id].mem = Some(mem);
+                self.mbs().put_mem(mem);
                 false
             }
         }
@@ -889,7 +1119,7 @@ impl VirtioMem {
     }
 
     /// Splits `c` down to subblocks (the recursion is at most `MAX_PAGE_ORDER` deep).
-    fn online_split(&self, g: &Geometry, mbs: &mut KVec<Mb>, c: OnlineChunk, sb_order: u32) {
+    fn online_split(&self, g: &Geometry, mbs: &mut Mbs, c: OnlineChunk, sb_order: u32) {
         if c.order() > sb_order {
             match c.split() {
                 Ok((a, b)) => {
@@ -903,7 +1133,7 @@ impl VirtioMem {
         }
     }
 
-    fn online_piece(&self, g: &Geometry, mbs: &mut KVec<Mb>, c: OnlineChunk) {
+    fn online_piece(&self, g: &Geometry, mbs: &mut Mbs, c: OnlineChunk) {
         let addr = (c.pfn() as u64) << PAGE_SHIFT;
         let nr = mbs.len();
         let (id, sb) = match g.mb_of(addr, nr) {
@@ -919,12 +1149,11 @@ impl VirtioMem {
                 return;
             }
         };
-        let mb = &mut mbs[id];
-        if mb.is_plugged(sb) {
+        if mbs.is_plugged(id, sb) {
             // SAFETY: The subblock is plugged, so its memory is accessible.
             unsafe { c.online() };
         } else {
-            mb.keep(c.keep_offline());
+            mbs.keep(id, c.keep_offline());
         }
     }
 
@@ -933,9 +1162,9 @@ impl VirtioMem {
         let g = self.geo()?;
         let mut mbs = self.mbs();
         for id in 0..mbs.len() {
-            if mbs[id].state == MbState::Plugged {
-                self.unplug_plugged_runs(&g, &mut mbs[id], id)?;
-                mbs[id].state = MbState::Unused;
+            if mbs.state(id) == MbState::Plugged {
+                self.unplug_plugged_runs(&g, &mut mbs, id)?;
+                mbs.set_state(id, MbState::Unused);
             }
         }
         Ok(())
@@ -943,18 +1172,18 @@ impl VirtioMem {
 
     /// Unplugs every run of plugged subblocks of block `id` (the device refuses ranges that
     /// contain unplugged blocks).
-    fn unplug_plugged_runs(&self, g: &Geometry, mb: &mut Mb, id: usize) -> Result {
+    fn unplug_plugged_runs(&self, g: &Geometry, mbs: &mut Mbs, id: usize) -> Result {
         let mut sb = 0;
         while sb < g.sbs_per_mb {
-            if !mb.is_plugged(sb) {
+            if !mbs.is_plugged(id, sb) {
                 sb += 1;
                 continue;
             }
             let mut end = sb + 1;
-            while end < g.sbs_per_mb && mb.is_plugged(end) {
+            while end < g.sbs_per_mb && mbs.is_plugged(id, end) {
                 end += 1;
             }
-            self.unplug_sbs(g, mb, id, sb, end - sb)?;
+            self.unplug_sbs(g, mbs, id, sb, end - sb)?;
             sb = end;
         }
         Ok(())
@@ -971,9 +1200,11 @@ impl VirtioMem {
         // transitions in flight, so that the snapshot below is final.
         drop(self.mbs());
         loop {
-            if !self.mbs().iter().any(|m| m.in_transition) {
+            let mbs = self.mbs();
+            if !(0..mbs.len()).any(|id| mbs.in_transition(id)) {
                 break;
             }
+            drop(mbs);
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
         }
         let nr = self.mbs().len();
@@ -981,14 +1212,14 @@ impl VirtioMem {
         for id in 0..nr {
             let (state, mem) = {
                 let mut mbs = self.mbs();
-                (mbs[id].state, mbs[id].mem.take())
+                (mbs.state(id), mbs.take_mem(id))
             };
             match (state, mem) {
                 (MbState::Offline | MbState::OfflinePartial, Some(mem)) => match mem.remove() {
                     Ok(()) => {
                         let mut mbs = self.mbs();
-                        self.unplug_plugged_runs(&g, &mut mbs[id], id).ok();
-                        mbs[id].state = MbState::Unused;
+                        self.unplug_plugged_runs(&g, &mut mbs, id).ok();
+                        mbs.set_state(id, MbState::Unused);
                     }
                     Err((_, mem)) => {
                         stay += 1;
@@ -997,14 +1228,14 @@ impl VirtioMem {
                 },
                 (MbState::Plugged, _) => {
                     let mut mbs = self.mbs();
-                    self.unplug_plugged_runs(&g, &mut mbs[id], id).ok();
+                    self.unplug_plugged_runs(&g, &mut mbs, id).ok();
                 }
                 (_, Some(mem)) => {
                     stay += 1;
                     mem.leak();
                     // Their memory may be unplugged: they must never be onlined again.
                     let mut mbs = self.mbs();
-                    for t in mbs[id].kept.drain_all() {
+                    for t in mbs.drain_kept(id) {
                         core::mem::forget(t);
                     }
                 }
@@ -1041,14 +1272,15 @@ impl VirtioMem {
         {
             return NotifyResult::Veto(EBUSY);
         }
-        Self::mb_event(&g, &mut mbs[id], event, r)
+        Self::mb_event(&g, &mut mbs, id, event, r)
     }
 
-    /// Applies memory notifier event `event` for memory block `mb` (at `r`) to its state and
+    /// Applies memory notifier event `event` for memory block `id` (at `r`) to its state and
     /// to the pages it keeps offline.
     fn mb_event(
         g: &Geometry,
-        mb: &mut Mb,
+        mbs: &mut Mbs,
+        id: usize,
         event: kernel::mm::hotplug::notifier::Event,
         r: PhysRange,
     ) -> kernel::mm::hotplug::notifier::NotifyResult {
@@ -1056,45 +1288,45 @@ impl VirtioMem {
             Event,
             NotifyResult, //
         };
-        let full = mb.nr_plugged() == g.sbs_per_mb;
+        let full = mbs.nr_plugged(id) == g.sbs_per_mb;
         match event {
-            Event::GoingOnline => Self::going_online(g, mb),
+            Event::GoingOnline => Self::going_online(g, mbs, id),
             Event::Online => {
                 // CAST: Physical addresses fit `usize` on 64-bit.
                 let pfn = (r.start() >> PAGE_SHIFT) as usize;
                 // SAFETY: The block just went online and cannot go offline while we run.
                 let movable = unsafe { pages::pfn_is_movable(pfn) };
-                mb.state = MbState::of(true, movable, full);
-                mb.in_transition = false;
+                mbs.set_state(id, MbState::of(true, movable, full));
+                mbs.set_in_transition(id, false);
                 NotifyResult::Ok
             }
             Event::GoingOffline => {
-                mb.in_transition = true;
-                for t in mb.kept.iter_mut() {
+                mbs.set_in_transition(id, true);
+                for t in mbs.kept_mut(id) {
                     // SAFETY: We handle `GoingOffline` for the block of these pages.
                     unsafe { t.going_offline() };
                 }
                 NotifyResult::Ok
             }
             Event::CancelOffline => {
-                for t in mb.kept.iter_mut() {
+                for t in mbs.kept_mut(id) {
                     // SAFETY: We handle `CancelOffline` for the same offlining.
                     unsafe { t.cancel_offline() };
                 }
-                mb.in_transition = false;
+                mbs.set_in_transition(id, false);
                 NotifyResult::Ok
             }
             Event::Offline => {
-                for t in mb.kept.drain_all() {
+                for t in mbs.drain_kept(id) {
                     t.offlined();
                 }
-                mb.shrink_kept();
-                mb.state = MbState::of(false, false, full);
-                mb.in_transition = false;
+                mbs.set_state(id, MbState::of(false, false, full));
+                mbs.set_in_transition(id, false);
                 NotifyResult::Ok
             }
             Event::CancelOnline => {
-                mb.in_transition = false;
+                mbs.shrink_kept(id);
+                mbs.set_in_transition(id, false);
                 NotifyResult::Ok
             }
         }
@@ -1103,19 +1335,24 @@ impl VirtioMem {
     /// `GoingOnline` for block `mb`: only offline blocks this driver added may go online (as
     /// in C), with room reserved for the pages of unplugged subblocks, which our online-page
     /// handler keeps back.
-    fn going_online(g: &Geometry, mb: &mut Mb) -> kernel::mm::hotplug::notifier::NotifyResult {
+    fn going_online(
+        g: &Geometry,
+        mbs: &mut Mbs,
+        id: usize,
+    ) -> kernel::mm::hotplug::notifier::NotifyResult {
         use kernel::mm::hotplug::notifier::NotifyResult;
-        if !matches!(mb.state, MbState::Offline | MbState::OfflinePartial) {
+        if !matches!(mbs.state(id), MbState::Offline | MbState::OfflinePartial) {
             // Not memory this driver added and plugged, or a block being removed.
             return NotifyResult::Veto(EPERM);
         }
         // The handler gets chunks of at least a pageblock.
         let per_sb = g.sb_pages().div_ceil(pages::pageblock_pages());
-        let unplugged = g.sbs_per_mb - mb.nr_plugged();
-        if unplugged != 0 && mb.reserve_kept(unplugged * per_sb + 2).is_err() {
+        let unplugged = g.sbs_per_mb - mbs.nr_plugged(id);
+        if unplugged != 0 && mbs.reserve_kept(id, unplugged * per_sb + 2).is_err() {
+            mbs.shrink_kept(id);
             return NotifyResult::Veto(ENOMEM);
         }
-        mb.in_transition = true;
+        mbs.set_in_transition(id, true);
         NotifyResult::Ok
     }
 
@@ -1134,20 +1371,20 @@ impl VirtioMem {
 /// borrowed mutably.
 pub(crate) struct MbsGuard<'a> {
     vm: &'a VirtioMem,
-    mbs: MutexGuard<'a, KVec<Mb>>,
+    mbs: MutexGuard<'a, Mbs>,
     changed: bool,
 }
 
 impl Deref for MbsGuard<'_> {
-    type Target = KVec<Mb>;
+    type Target = Mbs;
 
-    fn deref(&self) -> &KVec<Mb> {
+    fn deref(&self) -> &Mbs {
         &self.mbs
     }
 }
 
 impl DerefMut for MbsGuard<'_> {
-    fn deref_mut(&mut self) -> &mut KVec<Mb> {
+    fn deref_mut(&mut self) -> &mut Mbs {
         self.changed = true;
         &mut self.mbs
     }
@@ -1165,15 +1402,11 @@ impl Drop for MbsGuard<'_> {
             .sbm
             .map_or(0, |g| g.nr_mbs)
             .saturating_sub(self.mbs.len());
-        let mut plugged = 0;
-        let mut bytes = self.mbs.capacity() * size_of::<Mb>();
-        for mb in self.mbs.iter() {
-            if let Some(i) = MbState::ALL.iter().position(|s| *s == mb.state) {
-                counts[i] += 1;
-            }
-            plugged += mb.nr_plugged();
-            bytes += mb.heap_bytes();
+        for id in 0..self.mbs.len() {
+            counts[usize::from(self.mbs.state(id).bits())] += 1;
         }
+        let plugged = self.mbs.total_plugged();
+        let bytes = self.mbs.heap_bytes();
         let mut shown = self.vm.shown.lock();
         shown.mbs = counts;
         shown.sbs_plugged = plugged;

@@ -60,6 +60,12 @@ if [ "$drv" = virtio_mem_rs ]; then
 	check "the driver's block state stays under 1 MiB" [ "${b:-999999999}" -lt $((1 << 20)) ]
 	total=$(grep '^blocks_' $RS_STATUS | awk '{ n += $2 } END { print n }')
 	check_eq "the block counts cover the whole region" $(((GIB << 30) / $(block_size))) "$total"
+	# The C driver keeps a state byte and a bit per subblock for each block up to the highest
+	# in use. The Rust driver may hold up to twice that: its arrays double up to a page.
+	used=$((total - $(rs_field blocks_unused)))
+	per=$((1 + $(block_size) / $(rs_field subblock_size) / 8))
+	check "the block state is at most twice C's $per bytes per block in use ($used blocks)" \
+		[ "${b:-999999999}" -le $((2 * used * per)) ]
 else
 	# The C driver keeps its block state in vmalloc'd arrays (without their guard pages).
 	b=$(awk '/virtio_mem/ { n += $2 - 4096 } END { print n + 0 }' /proc/vmallocinfo)
