@@ -102,6 +102,73 @@ pub(crate) fn decode(resp: &[u8; RESP_SIZE], written: u32, le: bool, state: bool
     }
 }
 
+/// Sends `make(addr, nb_blocks)` for `[addr, addr + size)` with `send`, split into requests of
+/// at most `u16::MAX` device blocks of `block_size` (the C driver would truncate the count
+/// instead). Returns the last answer.
+///
+/// If a request fails after earlier ones of the range succeeded, sends `undo` (the opposite
+/// request) for what they did, so that the whole range is as it was and the caller's
+/// bookkeeping, which records the range as a whole, stays true. If undoing fails, or the
+/// failed request got no answer (`EIO`, `ENODEV`, `EINTR`: it may have been carried out),
+/// returns `EIO`, which callers treat as a range in an unknown state.
+pub(crate) fn send_split(
+    block_size: NonZeroU64,
+    addr: u64,
+    size: u64,
+    mut send: impl FnMut(Request) -> Result<u16>,
+    make: fn(u64, u16) -> Request,
+    undo: Option<fn(u64, u16) -> Request>,
+) -> Result<u16> {
+    if size == 0 || size % block_size != 0 {
+        return Err(EINVAL);
+    }
+    let (done, res) = send_pieces(block_size, addr, size / block_size, make, &mut send);
+    let Err(e) = res else {
+        return res;
+    };
+    if done == 0 {
+        return Err(e);
+    }
+    if e == EIO || e == ENODEV || e == EINTR {
+        return Err(EIO);
+    }
+    match undo.map(|undo| send_pieces(block_size, addr, done, undo, &mut send)) {
+        Some((_, Err(_))) => Err(EIO),
+        _ => Err(e),
+    }
+}
+
+/// Sends `f(addr, nb_blocks)` for `blocks` device blocks from `from`, in requests of at most
+/// `u16::MAX` blocks. Returns how many blocks the requests that succeeded covered, and the
+/// last answer or the first error.
+fn send_pieces(
+    block_size: NonZeroU64,
+    from: u64,
+    blocks: u64,
+    f: fn(u64, u16) -> Request,
+    send: &mut impl FnMut(Request) -> Result<u16>,
+) -> (u64, Result<u16>) {
+    let (mut done, mut at, mut last) = (0, from, 0);
+    while done < blocks {
+        let n = (blocks - done).min(u64::from(u16::MAX));
+        // CAST: `n <= u16::MAX`.
+        match send(f(at, n as u16)) {
+            Ok(v) => last = v,
+            Err(e) => return (done, Err(e)),
+        }
+        done += n;
+        match n
+            .checked_mul(block_size.get())
+            .and_then(|b| at.checked_add(b))
+        {
+            Some(a) => at = a,
+            None if done == blocks => break,
+            None => return (done, Err(EINVAL)),
+        }
+    }
+    (done, Ok(last))
+}
+
 /// Request counters, for the debugfs view.
 pub(crate) struct Counters {
     pub(crate) plug: Atomic<u64>,
@@ -174,32 +241,26 @@ impl Link {
         decode(&msg.resp, written, self.le, state)
     }
 
-    /// Sends `make(addr, nb_blocks)` for `[addr, addr + size)`, split into requests of at most
-    /// `u16::MAX` device blocks (the C driver would truncate the count instead).
-    fn send_range(&self, addr: u64, size: u64, make: impl Fn(u64, u16) -> Request) -> Result<u16> {
-        if size == 0 || size % self.block_size != 0 {
-            return Err(EINVAL);
-        }
-        let mut blocks = size / self.block_size;
-        let mut at = addr;
-        let mut last = 0;
-        while blocks > 0 {
-            let n = blocks.min(u64::from(u16::MAX));
-            // CAST: `n <= u16::MAX`.
-            last = self.send(make(at, n as u16))?;
-            blocks -= n;
-            at = at.checked_add(n * self.block_size.get()).ok_or(EINVAL)?;
-        }
-        Ok(last)
+    /// Sends `make(addr, nb_blocks)` for `[addr, addr + size)`, split as [`send_split`] does.
+    fn send_range(
+        &self,
+        addr: u64,
+        size: u64,
+        make: fn(u64, u16) -> Request,
+        undo: Option<fn(u64, u16) -> Request>,
+    ) -> Result<u16> {
+        send_split(self.block_size, addr, size, |r| self.send(r), make, undo)
     }
 
     /// Asks the device to plug `[addr, addr + size)`.
     pub(crate) fn plug(&self, addr: u64, size: u64) -> Result {
         self.counters.plug.fetch_add(1, Relaxed);
-        self.send_range(addr, size, |addr, nb_blocks| Request::Plug {
+        self.send_range(
             addr,
-            nb_blocks,
-        })
+            size,
+            |addr, nb_blocks| Request::Plug { addr, nb_blocks },
+            Some(|addr, nb_blocks| Request::Unplug { addr, nb_blocks }),
+        )
         .map(|_| ())
         .inspect_err(|_| {
             self.counters.plug_failed.fetch_add(1, Relaxed);
@@ -209,10 +270,12 @@ impl Link {
     /// Asks the device to unplug `[addr, addr + size)`.
     pub(crate) fn unplug(&self, addr: u64, size: u64) -> Result {
         self.counters.unplug.fetch_add(1, Relaxed);
-        self.send_range(addr, size, |addr, nb_blocks| Request::Unplug {
+        self.send_range(
             addr,
-            nb_blocks,
-        })
+            size,
+            |addr, nb_blocks| Request::Unplug { addr, nb_blocks },
+            Some(|addr, nb_blocks| Request::Plug { addr, nb_blocks }),
+        )
         .map(|_| ())
         .inspect_err(|_| {
             self.counters.unplug_failed.fetch_add(1, Relaxed);
@@ -227,10 +290,12 @@ impl Link {
             // One answer must cover the whole range.
             return Err(EINVAL);
         }
-        self.send_range(addr, size, |addr, nb_blocks| Request::State {
+        self.send_range(
             addr,
-            nb_blocks,
-        })
+            size,
+            |addr, nb_blocks| Request::State { addr, nb_blocks },
+            None,
+        )
     }
 
     /// Asks the device to unplug everything.
@@ -266,6 +331,94 @@ mod tests {
             .encode(true)[0],
             3
         );
+    }
+
+    /// Runs `send_split` for a plug of `blocks` blocks of 4 KiB at 1 GiB whose request number
+    /// `fail` (from 0) fails with `err`, and any request from `fail_undo` on with `EINVAL`.
+    /// Returns the result and the requests sent.
+    fn split_plug(
+        blocks: u64,
+        fail: usize,
+        err: Error,
+        fail_undo: usize,
+    ) -> Result<(Result<u16>, KVec<Request>)> {
+        let bs = NonZeroU64::new(4096).ok_or(EINVAL)?;
+        let mut sent = KVec::new();
+        let mut oom = false;
+        let res = send_split(
+            bs,
+            1 << 30,
+            blocks * 4096,
+            |r| {
+                let n = sent.len();
+                oom |= sent.push(r, GFP_KERNEL).is_err();
+                match n {
+                    _ if n == fail => Err(err),
+                    _ if n >= fail_undo => Err(EINVAL),
+                    _ => Ok(0),
+                }
+            },
+            |addr, nb_blocks| Request::Plug { addr, nb_blocks },
+            Some(|addr, nb_blocks| Request::Unplug { addr, nb_blocks }),
+        );
+        if oom {
+            return Err(ENOMEM);
+        }
+        Ok((res, sent))
+    }
+
+    #[test]
+    fn split_requests_undo_what_they_did() -> Result {
+        const MAX: u16 = u16::MAX;
+        let base = 1u64 << 30;
+        let piece = u64::from(MAX) * 4096;
+        let plug = |addr, nb_blocks| Request::Plug { addr, nb_blocks };
+        let unplug = |addr, nb_blocks| Request::Unplug { addr, nb_blocks };
+
+        // Three pieces, all answered: nothing undone.
+        let (res, sent) = split_plug(2 * u64::from(MAX) + 10, usize::MAX, EINVAL, usize::MAX)?;
+        assert_eq!(res, Ok(0));
+        assert_eq!(
+            &sent[..],
+            &[
+                plug(base, MAX),
+                plug(base + piece, MAX),
+                plug(base + 2 * piece, 10)
+            ]
+        );
+
+        // The third piece refused: the first two are unplugged again, the refusal returned.
+        let (res, sent) = split_plug(2 * u64::from(MAX) + 10, 2, EAGAIN, usize::MAX)?;
+        assert_eq!(res, Err(EAGAIN));
+        assert_eq!(
+            &sent[..],
+            &[
+                plug(base, MAX),
+                plug(base + piece, MAX),
+                plug(base + 2 * piece, 10),
+                unplug(base, MAX),
+                unplug(base + piece, MAX),
+            ]
+        );
+
+        // The first piece refused: nothing to undo.
+        let (res, sent) = split_plug(u64::from(MAX) + 1, 0, ETXTBSY, usize::MAX)?;
+        assert_eq!(res, Err(ETXTBSY));
+        assert_eq!(sent.len(), 1);
+
+        // Undoing refused too: the range is in an unknown state.
+        let (res, sent) = split_plug(u64::from(MAX) + 1, 1, EAGAIN, 2)?;
+        assert_eq!(res, Err(EIO));
+        assert_eq!(
+            &sent[..],
+            &[plug(base, MAX), plug(base + piece, 1), unplug(base, MAX)]
+        );
+
+        // No answer to the second piece: it may have been carried out, so nothing is undone.
+        let (res, sent) = split_plug(u64::from(MAX) + 1, 1, ENODEV, usize::MAX)?;
+        assert_eq!(res, Err(EIO));
+        assert_eq!(sent.len(), 2);
+        Ok(())
     }
 
     #[test]

@@ -66,6 +66,12 @@ const FAKE_OFFLINE_TRIES_MOVABLE: u32 = 5;
 /// Added memory that may stay offline before no more is added, at least.
 const OFFLINE_THRESHOLD_MIN: u64 = 1 << 30;
 
+/// Whether a request failed with `e` without an answer from the device (it broke, went away,
+/// or the wait was interrupted), so that it may have been carried out.
+fn no_answer(e: Error) -> bool {
+    e == EIO || e == ENODEV || e == EINTR
+}
+
 /// The partially plugged variant of an online state.
 fn partial(s: MbState) -> MbState {
     match s {
@@ -599,11 +605,15 @@ impl VirtioMem {
         count: usize,
     ) -> Result {
         let addr = g.mb_addr(id) + sb as u64 * g.sb_size.get();
-        self.link.unplug(addr, count as u64 * g.sb_size.get())?;
-        for s in sb..sb + count {
-            mbs.set_plugged(id, s, false);
+        let res = self.link.unplug(addr, count as u64 * g.sb_size.get());
+        // A request that got no answer may have been carried out: its subblocks count as
+        // unplugged from now on, so that their memory is never onlined again.
+        if res.is_ok() || res.is_err_and(no_answer) {
+            for s in sb..sb + count {
+                mbs.set_plugged(id, s, false);
+            }
         }
-        Ok(())
+        res
     }
 
     /// One pass of the worker in Sub-Block Mode: unplugs blocks left plugged but not added,
@@ -1040,10 +1050,12 @@ impl VirtioMem {
     /// Handles a failed unplug request for `pages` of an online block. If the device answered
     /// (NACK, BUSY, ERROR), it did nothing and the pages go back online. If the request got no
     /// answer (the device broke or went away), it may have been carried out: the pages stay
-    /// offline for good, and the device is treated as broken.
+    /// offline for good, their subblocks count as unplugged (see [`Self::unplug_sbs`]), and the
+    /// device is treated as broken.
     fn unplug_failed(mbs: &mut Mbs, id: usize, pages: OfflinePages, e: Error) -> Error {
-        if e == EIO || e == ENODEV || e == EINTR {
+        if no_answer(e) {
             mbs.keep(id, pages);
+            mbs.set_state(id, partial(mbs.state(id)));
             return EIO;
         }
         // SAFETY: The device refused, so the memory is still plugged; the block is online and
