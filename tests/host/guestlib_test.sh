@@ -18,6 +18,12 @@ check "memtotal_kb reads a number" [ "$kb" -gt 0 ]
 check "wait_memtotal matches the current MemTotal" wait_memtotal "$kb" 1
 if wait_memtotal $((kb + 1)) 1; then not_ok "wait_memtotal fails on a wrong value"; else ok "wait_memtotal fails on a wrong value"; fi
 
+check "migrated_once: each page once" migrated_once 100 100
+check "migrated_once: a tenth more" migrated_once 100 110
+if migrated_once 100 99; then not_ok "migrated_once: a page left behind fails"; else ok "migrated_once: a page left behind fails"; fi
+if migrated_once 100 111; then not_ok "migrated_once: more than a tenth more fails"; else ok "migrated_once: more than a tenth more fails"; fi
+if migrated_once 100 ""; then not_ok "migrated_once: no count fails"; else ok "migrated_once: no count fails"; fi
+
 out=$(check_eq "x" a b)
 check "check_eq reports not ok on a mismatch" sh -c "echo '$out' | grep -q '^not ok'"
 check "gib/mib compute bytes" [ "$(gib 1) $(mib 3)" = "1073741824 3145728" ]

@@ -32,7 +32,7 @@ wait_memtotal $((kb0 + 256 * 1024)) 30
 kb1=$(memtotal_kb)
 # The lowest memory block of the device, for the offline/online loop: the page allocator
 # hands out the lowest hot-plugged memory first, so that is where balloon pages are.
-blk=$(($((0x100000000)) / $(block_size)))
+blk=$((0x100000000 / $(block_size)))
 check_eq "memory block $blk is online movable" online "$(block_state $blk)"
 
 # noise_start N: starts round N's migration loop; noise_stop ends it

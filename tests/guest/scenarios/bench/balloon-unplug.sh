@@ -38,11 +38,10 @@ d=$(vmstat_delta /tmp/v)
 bench unplug_1G_balloon384M "$(elapsed "$t0" "$t1")" s $d
 check_eq "every balloon page is still in the balloon" "$nb" "$(vmstat nr_balloon_pages)"
 check_eq "Balloon: unchanged" $((N * 1024)) "$(meminfo_kb Balloon)"
-# At least once each; a page that migrates into memory unplugged later migrates again
-# (the balloon-unplug scenario says more), which the time measured here includes.
+# At least once each, a few twice (see migrated_once), which the time measured here includes.
 moved=$(echo "$d" | tr ' ' '\n' | sed -n 's/^balloon_migrate=//p')
 check "each of the $inmem balloon pages in the memory migrated ($moved migrations)" \
-	test "${moved:-0}" -ge "$inmem" -a "${moved:-0}" -le $((inmem + inmem / 10))
+	migrated_once "$inmem" "$moved"
 sleep 1
 check_eq "the host's balloon unchanged" "$want" "$(hostcmd balloon-actual)"
 hostcmd balloon "$ram" >/dev/null
