@@ -27,8 +27,8 @@ use kernel::{
     mm::hotplug::{
         self,
         notifier::{
+            self,
             Event,
-            MemoryNotifier,
             NotifyResult,
             PfnRange,
             Registration, //
@@ -191,7 +191,7 @@ impl State {
 /// out of the way of offlining.
 struct Recorder(Arc<State>);
 
-impl MemoryNotifier for Recorder {
+impl notifier::Handler for Recorder {
     fn notify(&self, event: Event, range: PfnRange) -> NotifyResult {
         let st = &self.0;
         // The core notifies one memory block at a time.

@@ -16,7 +16,7 @@ use kernel::{
     mm::hotplug::{
         notifier::{
             Event,
-            MemoryNotifier,
+            Handler,
             NotifyResult,
             PfnRange, //
         },
@@ -32,7 +32,7 @@ use kernel::{
 /// The memory notifier of one device.
 pub(crate) struct Notifier(pub(crate) Arc<VirtioMem>);
 
-impl MemoryNotifier for Notifier {
+impl Handler for Notifier {
     fn notify(&self, event: Event, range: PfnRange) -> NotifyResult {
         let vm = &self.0;
         let Some(r) = range.phys() else {

@@ -2,7 +2,7 @@
 
 //! Memory notifiers: callbacks on every memory block that goes online or offline.
 //!
-//! A [`Registration`] pins a [`MemoryNotifier`] and hooks it into the memory notifier chain with
+//! A [`Registration`] pins a [`Handler`] and hooks it into the memory notifier chain with
 //! a priority; dropping it unhooks it, and once the drop returns no callback is running.
 //!
 //! Callbacks run in process context and may sleep, with the device hotplug lock and the memory
@@ -14,10 +14,8 @@
 use super::PhysRange;
 use crate::{
     bindings,
-    error::to_result,
     page::PAGE_SHIFT,
-    prelude::*,
-    types::Opaque, //
+    prelude::*, //
 };
 use core::ffi::c_void;
 
@@ -160,102 +158,44 @@ impl NotifyResult {
 }
 
 /// A memory notifier.
-pub trait MemoryNotifier: Send + Sync {
+pub trait Handler: Send + Sync {
     /// Called for every event on every memory block, in process context with the hotplug locks
     /// held (see the [module documentation](self)).
     fn notify(&self, event: Event, range: PfnRange) -> NotifyResult;
 }
 
-/// A [`MemoryNotifier`] hooked into the memory notifier chain.
-///
-/// # Invariants
-///
-/// `nb` is registered with `register_memory_notifier()` for the whole life of the value, and
-/// its callback is `Self::callback`.
-#[pin_data(PinnedDrop)]
-pub struct Registration<T: MemoryNotifier> {
-    #[pin]
-    handler: T,
-    #[pin]
-    nb: Opaque<bindings::notifier_block>,
-}
+/// The memory notifier chain (`register_memory_notifier()`).
+pub struct MemoryChain;
 
-// SAFETY: The notifier block is only used by the chain, which has its own locking; `T` is
-// `Send + Sync`.
-unsafe impl<T: MemoryNotifier> Send for Registration<T> {}
-// SAFETY: See `Send`.
-unsafe impl<T: MemoryNotifier> Sync for Registration<T> {}
-
-impl<T: MemoryNotifier> Registration<T> {
-    /// Registers `handler` with `priority`: notifiers with a higher priority are called first
-    /// (the kernel's own use 0 to 100). `handler` may be a plain value or an initializer. May
-    /// sleep.
-    pub fn new<E>(priority: i32, handler: impl PinInit<T, E>) -> impl PinInit<Self, Error>
-    where
-        Error: From<E>,
-    {
-        let init = move |slot: *mut T| {
-            // SAFETY: `pin_init_from_closure` hands us a slot valid for a pinned `T`.
-            unsafe { pin_init::raw_try_init(slot, handler) }.map_err(Error::from)
-        };
-        // SAFETY: `init` initializes `slot` fully on success (by `handler`'s contract), leaves
-        // nothing to drop on failure, and does not move `slot`.
-        let handler = unsafe { pin_init::pin_init_from_closure(init) };
-        try_pin_init!(Self {
-            // Initialized before `nb`, so it is ready when the first event arrives.
-            handler <- handler,
-            nb <- Opaque::try_ffi_init(move |nb: *mut bindings::notifier_block| {
-                // SAFETY: `nb` is valid for writes; the block is pinned inside `Self`.
-                unsafe {
-                    nb.write(bindings::notifier_block {
-                        notifier_call: Some(Self::callback),
-                        next: core::ptr::null_mut(),
-                        priority,
-                    })
-                };
-                // SAFETY: `nb` is initialized and stays pinned until `drop` unregisters it.
-                to_result(unsafe { bindings::register_memory_notifier(nb) })
-            }),
-        })
+// SAFETY: `register_memory_notifier()` adds the block to a blocking chain, whose rwsem
+// `unregister_memory_notifier()` takes: no call runs once it returns. The chain passes a
+// `struct memory_notify` with every action, which `call` expects.
+unsafe impl<T: Handler> crate::notifier::Chain<T> for MemoryChain {
+    unsafe fn register(nb: *mut bindings::notifier_block) -> c_int {
+        // SAFETY: Per the caller's guarantee, `nb` is initialized and stays in place.
+        unsafe { bindings::register_memory_notifier(nb) }
     }
 
-    /// The registered notifier.
-    pub fn handler(&self) -> &T {
-        &self.handler
+    unsafe fn unregister(nb: *mut bindings::notifier_block) {
+        // SAFETY: Per the caller's guarantee, `nb` is registered.
+        unsafe { bindings::unregister_memory_notifier(nb) };
     }
 
-    /// The notifier-chain callback.
-    ///
-    /// # Safety
-    ///
-    /// Called by the memory notifier chain with the `nb` of a live registration and a valid
-    /// `struct memory_notify`.
-    unsafe extern "C" fn callback(
-        nb: *mut bindings::notifier_block,
-        action: usize,
-        data: *mut c_void,
-    ) -> c_int {
-        // SAFETY: The chain calls us with the `nb` we registered, which is the `nb` field of a
-        // live `Registration<T>` (it is unregistered before the registration is dropped).
-        let this = unsafe { &*crate::container_of!(Opaque::cast_from(nb), Self, nb) };
+    unsafe fn call(handler: &T, action: usize, data: *mut c_void) -> c_int {
         let Some(event) = Event::from_raw(action) else {
             return NotifyResult::Done.to_raw();
         };
         // SAFETY: The memory notifier chain passes a valid `struct memory_notify`.
         let arg = unsafe { &*data.cast::<bindings::memory_notify>() };
         let range = PfnRange::new(arg.start_pfn, arg.nr_pages);
-        this.handler.notify(event, range).to_raw()
+        handler.notify(event, range).to_raw()
     }
 }
 
-#[pinned_drop]
-impl<T: MemoryNotifier> PinnedDrop for Registration<T> {
-    fn drop(self: Pin<&mut Self>) {
-        // SAFETY: By the type invariant `nb` is registered. The chain's rwsem guarantees that no
-        // callback runs once this returns.
-        unsafe { bindings::unregister_memory_notifier(self.nb.get()) };
-    }
-}
+/// A [`Handler`] hooked into the memory notifier chain: `Registration::new(priority,
+/// handler)` registers the handler `handler` initializes, with `priority` (the kernel's own
+/// notifiers use 0 to 100); dropping it unhooks it. See [`crate::notifier::Registration`].
+pub type Registration<T> = crate::notifier::Registration<MemoryChain, T>;
 
 #[cfg(CONFIG_RUST_MM_HOTPLUG_KUNIT_TEST)]
 #[macros::kunit_tests(rust_kernel_mm_hotplug_notifier)]
