@@ -5,8 +5,6 @@
 //! C header: [`include/linux/suspend.h`](srctree/include/linux/suspend.h)
 
 use crate::bindings;
-#[cfg(CONFIG_PM_SLEEP)]
-use crate::prelude::*;
 
 /// Whether the system is suspending (to idle, standby or memory), as opposed to hibernating or
 /// running. Meaningful inside a driver's suspend callbacks.
@@ -76,90 +74,59 @@ impl PmEvent {
     }
 }
 
-/// Receives system sleep transitions.
+/// PM notifiers: system sleep transitions, as they begin and end.
 #[cfg(CONFIG_PM_SLEEP)]
-pub trait PmNotifier: Send + Sync {
-    /// A transition begins or ends. Returning `Err` for a `*Prepare` event vetoes the
-    /// transition: the PM core undoes what it did and the write to `/sys/power/state` fails
-    /// with `EPERM`, as for C notifiers returning `NOTIFY_BAD`. Process context; may sleep.
-    fn notify(&self, event: PmEvent) -> Result;
-}
+pub mod notifier {
+    use super::PmEvent;
+    use crate::{
+        bindings,
+        notifier::Chain,
+        prelude::*, //
+    };
+    use core::ffi::c_void;
 
-/// A registered PM notifier.
-///
-/// # Invariants
-///
-/// `nb` is registered on the PM notifier chain, with `Self::callback`, until drop.
-#[cfg(CONFIG_PM_SLEEP)]
-#[pin_data(PinnedDrop)]
-pub struct PmRegistration<T: PmNotifier> {
-    handler: T,
-    #[pin]
-    nb: crate::types::Opaque<bindings::notifier_block>,
-}
-
-// SAFETY: The chain owns `nb` while registered and serializes its changes itself; `T` is `Send`.
-#[cfg(CONFIG_PM_SLEEP)]
-unsafe impl<T: PmNotifier> Send for PmRegistration<T> {}
-// SAFETY: `&PmRegistration` only gives out `&T`, which is `Sync`.
-#[cfg(CONFIG_PM_SLEEP)]
-unsafe impl<T: PmNotifier> Sync for PmRegistration<T> {}
-
-#[cfg(CONFIG_PM_SLEEP)]
-impl<T: PmNotifier> PmRegistration<T> {
-    /// Registers `handler`; notifiers with a higher `priority` are called first (virtio-mem
-    /// uses `i32::MAX`, to veto hibernation before anything else prepares for it).
-    pub fn new(
-        priority: i32,
-        handler: T,
-    ) -> impl crate::prelude::PinInit<Self, crate::error::Error> {
-        crate::prelude::try_pin_init!(Self {
-            // Written before `nb` is registered, so it is ready for the first event.
-            handler,
-            nb <- crate::types::Opaque::try_ffi_init(move |nb: *mut bindings::notifier_block| {
-                // SAFETY: `nb` is valid for writes; it is pinned inside `Self`.
-                unsafe {
-                    nb.write(bindings::notifier_block {
-                        notifier_call: Some(Self::callback),
-                        next: core::ptr::null_mut(),
-                        priority,
-                    })
-                };
-                // SAFETY: `nb` is initialized and stays pinned until `drop` unregisters it.
-                crate::error::to_result(unsafe { bindings::register_pm_notifier(nb) })
-            }),
-        })
+    /// Receives system sleep transitions.
+    pub trait Handler: Send + Sync {
+        /// A transition begins or ends. Returning `Err` for a `*Prepare` event vetoes the
+        /// transition: the PM core undoes what it did and the write to `/sys/power/state`
+        /// fails with `EPERM`, as for C notifiers returning `NOTIFY_BAD`. Process context; may
+        /// sleep.
+        fn notify(&self, event: PmEvent) -> Result;
     }
 
-    /// # Safety
-    ///
-    /// Called by the PM notifier chain with the `nb` of a live `PmRegistration<T>`.
-    unsafe extern "C" fn callback(
-        nb: *mut bindings::notifier_block,
-        action: usize,
-        _data: *mut core::ffi::c_void,
-    ) -> core::ffi::c_int {
-        // SAFETY: `nb` is the `nb` field of a live `PmRegistration<T>`, which unregisters it
-        // before it goes away.
-        let this = unsafe { &*crate::container_of!(crate::types::Opaque::cast_from(nb), Self, nb) };
-        let Some(event) = PmEvent::from_raw(action) else {
-            // CAST: A small constant.
-            return bindings::NOTIFY_DONE as core::ffi::c_int;
-        };
-        match this.handler.notify(event) {
-            // CAST: Small constants.
-            Ok(()) => bindings::NOTIFY_OK as core::ffi::c_int,
-            Err(_) => bindings::NOTIFY_BAD as core::ffi::c_int,
+    /// The PM notifier chain (`register_pm_notifier()`).
+    pub struct PmChain;
+
+    // SAFETY: `register_pm_notifier()` adds the block to a blocking chain, whose rwsem
+    // `unregister_pm_notifier()` takes: no call runs once it returns. `call` uses only the
+    // action.
+    unsafe impl<T: Handler> Chain<T> for PmChain {
+        unsafe fn register(nb: *mut bindings::notifier_block) -> c_int {
+            // SAFETY: Per the caller's guarantee, `nb` is initialized and stays in place.
+            unsafe { bindings::register_pm_notifier(nb) }
+        }
+
+        unsafe fn unregister(nb: *mut bindings::notifier_block) {
+            // SAFETY: Per the caller's guarantee, `nb` is registered.
+            unsafe { bindings::unregister_pm_notifier(nb) };
+        }
+
+        unsafe fn call(handler: &T, action: usize, _data: *mut c_void) -> c_int {
+            let Some(event) = PmEvent::from_raw(action) else {
+                // CAST: A small constant.
+                return bindings::NOTIFY_DONE as c_int;
+            };
+            match handler.notify(event) {
+                // CAST: Small constants.
+                Ok(()) => bindings::NOTIFY_OK as c_int,
+                Err(_) => bindings::NOTIFY_BAD as c_int,
+            }
         }
     }
-}
 
-#[cfg(CONFIG_PM_SLEEP)]
-#[pinned_drop]
-impl<T: PmNotifier> PinnedDrop for PmRegistration<T> {
-    fn drop(self: core::pin::Pin<&mut Self>) {
-        // SAFETY: `nb` is registered (type invariant). The chain is a blocking notifier: no
-        // callback runs once this returns.
-        unsafe { bindings::unregister_pm_notifier(self.nb.get()) };
-    }
+    /// A [`Handler`] registered as a PM notifier: `Registration::new(priority, handler)`,
+    /// where notifiers with a higher `priority` are called first (virtio-mem uses `i32::MAX`,
+    /// to veto hibernation before anything else prepares for it). See
+    /// [`crate::notifier::Registration`].
+    pub type Registration<T> = crate::notifier::Registration<PmChain, T>;
 }

@@ -9,9 +9,8 @@ use kernel::mm::vmcore::VmcoreRegistration;
 #[cfg(CONFIG_PM_SLEEP)]
 use kernel::{
     suspend::{
-        PmEvent,
-        PmNotifier,
-        PmRegistration, //
+        notifier as pm,
+        PmEvent, //
     },
     sync::aref::ARef,
 };
@@ -81,7 +80,7 @@ impl OnlinePageHandler for OnlineHandler {
 struct HibernationVeto(ARef<virtio::Device>);
 
 #[cfg(CONFIG_PM_SLEEP)]
-impl PmNotifier for HibernationVeto {
+impl pm::Handler for HibernationVeto {
     fn notify(&self, event: PmEvent) -> Result {
         match event {
             PmEvent::HibernationPrepare | PmEvent::RestorePrepare => {
@@ -156,7 +155,7 @@ pub(crate) struct Normal {
     _online: HandlerRegistration,
     #[cfg(CONFIG_PM_SLEEP)]
     #[pin]
-    _hibernation: PmRegistration<HibernationVeto>,
+    _hibernation: pm::Registration<HibernationVeto>,
     // Dropped before `vm` is torn down further: no event arrives afterwards.
     #[pin]
     notifier: Registration<Notifier>,
@@ -236,7 +235,7 @@ impl Normal {
                 notifier <- Registration::new(0, Notifier(vm.clone())),
                 // Veto hibernation as early as possible, as the C driver does.
                 #[cfg(CONFIG_PM_SLEEP)]
-                _hibernation <- PmRegistration::new(i32::MAX, HibernationVeto(vm.vdev.clone())),
+                _hibernation <- pm::Registration::new(i32::MAX, HibernationVeto(vm.vdev.clone())),
                 _status <- dir.read_callback_file(
                     c"status",
                     vm.clone(),
