@@ -49,7 +49,7 @@ use kernel::{
             MigratingPage,
             PageList, //
         },
-        oom::OomHandler,
+        oom,
         stats::MemStats,
     },
     new_mutex, new_spinlock_irq,
@@ -842,7 +842,7 @@ impl VirtioBalloon {
 /// Deflates on OOM (`VIRTIO_BALLOON_F_DEFLATE_ON_OOM`).
 pub(crate) struct OomDeflate(pub(crate) Arc<VirtioBalloon>);
 
-impl OomHandler for OomDeflate {
+impl oom::Handler for OomDeflate {
     fn free_pages(&self) -> usize {
         let vb = &self.0;
         let mut guard = vb.link().hw.lock();

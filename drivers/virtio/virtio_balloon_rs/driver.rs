@@ -28,7 +28,7 @@ use kernel::{
     },
     fmt,
     mm::{
-        oom::OomNotifier,
+        oom,
         page_reporting,
         shrinker, //
     },
@@ -153,7 +153,7 @@ fn prime_stats(
 /// The driver data of one bound device.
 #[pin_data]
 pub(crate) struct VirtioBalloonDriver {
-    _oom: Option<Pin<KBox<OomNotifier<OomDeflate>>>>,
+    _oom: Option<Pin<KBox<oom::Registration<OomDeflate>>>>,
     /// Registered with `VIRTIO_BALLOON_F_FREE_PAGE_HINT`: gives hinted blocks back early.
     _hint_shrinker: Option<Pin<KBox<shrinker::Registration<HintShrinker>>>>,
     /// Registered while bound, with `VIRTIO_BALLOON_F_REPORTING`.
@@ -203,7 +203,7 @@ impl virtio::Driver for VirtioBalloonDriver {
             };
             let oom = if vb.deflate_on_oom {
                 Some(KBox::pin_init(
-                    OomNotifier::new(OOM_NOTIFY_PRIORITY, OomDeflate(vb.clone())),
+                    oom::Registration::new(OOM_NOTIFY_PRIORITY, OomDeflate(vb.clone())),
                     GFP_KERNEL,
                 )?)
             } else {
