@@ -4,8 +4,6 @@
 
 #[cfg(CONFIG_PROC_VMCORE)]
 use crate::kdump::Kdump;
-#[cfg(CONFIG_PROC_VMCORE)]
-use kernel::mm::vmcore::VmcoreRegistration;
 #[cfg(CONFIG_PM_SLEEP)]
 use kernel::{
     suspend::{
@@ -102,7 +100,7 @@ enum Mode {
     #[cfg(CONFIG_PROC_VMCORE)]
     Kdump {
         /// Answers `/proc/vmcore` until unbind.
-        _registration: Pin<KBox<VmcoreRegistration<Kdump>>>,
+        _registration: Pin<KBox<vmcore::Registration<Kdump>>>,
     },
 }
 
@@ -136,7 +134,7 @@ fn probe_kdump(vdev: &virtio::Device<Core<'_>>) -> Result<Mode> {
     // The vmcore code may call us as soon as we are registered: the device must be ready.
     vdev.ready();
     let reg = KBox::pin_init(
-        VmcoreRegistration::new(Kdump::new(link, region)),
+        vmcore::Registration::new(Kdump::new(link, region)),
         GFP_KERNEL,
     )?;
     dev_info!(vdev, "memory hot(un)plug disabled in kdump kernel\n");

@@ -9,7 +9,7 @@
 use crate::{config::Layout, protocol::Link};
 use core::num::NonZeroU64;
 use kernel::{
-    mm::vmcore::VmcoreCallbacks,
+    mm::vmcore,
     new_mutex,
     page::PAGE_SHIFT,
     prelude::*,
@@ -85,7 +85,7 @@ impl Kdump {
     }
 }
 
-impl VmcoreCallbacks for Kdump {
+impl vmcore::Handler for Kdump {
     fn pfn_is_ram(&self, pfn: usize) -> bool {
         let block = match self.region.classify(pfn) {
             Answer::Ram => return true,

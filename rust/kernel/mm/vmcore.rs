@@ -5,7 +5,7 @@
 //! A kdump kernel reads the crashed kernel's memory through `/proc/vmcore`. Some of the ranges
 //! in the dump's ELF header may not be backed any more (memory a virtio-mem device unplugged,
 //! pages a balloon gave away); reading them could make the hypervisor fault memory in, or fail.
-//! A driver that knows registers a [`VmcoreCallbacks`]: the vmcore code asks it about every page
+//! A driver that knows registers a [`Handler`]: the vmcore code asks it about every page
 //! frame before reading it, and reads zeroes for a page that any callback says is not RAM.
 //!
 //! The callbacks exist only with `CONFIG_PROC_VMCORE`; [`is_kdump_kernel`] always.
@@ -23,7 +23,7 @@ pub fn is_kdump_kernel() -> bool {
 
 #[cfg(CONFIG_PROC_VMCORE)]
 /// The driver's answers to `/proc/vmcore`.
-pub trait VmcoreCallbacks: Send + Sync {
+pub trait Handler: Send + Sync {
     /// Whether page frame `pfn` is RAM that may be read. Return `true` for pages the driver does
     /// not manage, or when it cannot tell; `false` makes the dump show zeroes for the page
     /// without touching it.
@@ -41,7 +41,7 @@ pub trait VmcoreCallbacks: Send + Sync {
 /// `cb` is registered with `register_vmcore_cb()`, with `Self::pfn_is_ram_callback`, until
 /// drop.
 #[pin_data(PinnedDrop)]
-pub struct VmcoreRegistration<T: VmcoreCallbacks> {
+pub struct Registration<T: Handler> {
     #[pin]
     handler: T,
     #[pin]
@@ -50,13 +50,13 @@ pub struct VmcoreRegistration<T: VmcoreCallbacks> {
 
 #[cfg(CONFIG_PROC_VMCORE)]
 // SAFETY: The vmcore code serializes changes to `cb` with its own mutex; `T` is `Send`.
-unsafe impl<T: VmcoreCallbacks> Send for VmcoreRegistration<T> {}
+unsafe impl<T: Handler> Send for Registration<T> {}
 #[cfg(CONFIG_PROC_VMCORE)]
-// SAFETY: `&VmcoreRegistration` only gives out `&T`, which is `Sync`.
-unsafe impl<T: VmcoreCallbacks> Sync for VmcoreRegistration<T> {}
+// SAFETY: `&Registration` only gives out `&T`, which is `Sync`.
+unsafe impl<T: Handler> Sync for Registration<T> {}
 
 #[cfg(CONFIG_PROC_VMCORE)]
-impl<T: VmcoreCallbacks> VmcoreRegistration<T> {
+impl<T: Handler> Registration<T> {
     /// Registers `handler` (a value or an initializer). May sleep.
     pub fn new<E>(handler: impl PinInit<T, E>) -> impl PinInit<Self, Error>
     where
@@ -93,7 +93,7 @@ impl<T: VmcoreCallbacks> VmcoreRegistration<T> {
     ///
     /// Called by the vmcore code with the `cb` of a live registration.
     unsafe extern "C" fn pfn_is_ram_callback(cb: *mut bindings::vmcore_cb, pfn: usize) -> bool {
-        // SAFETY: `cb` is the `cb` field of a live `VmcoreRegistration<T>`: it is unregistered
+        // SAFETY: `cb` is the `cb` field of a live `Registration<T>`: it is unregistered
         // (and the vmcore code waits for callers, with SRCU) before it goes away.
         let this = unsafe { &*crate::container_of!(Opaque::cast_from(cb), Self, cb) };
         this.handler.pfn_is_ram(pfn)
@@ -102,7 +102,7 @@ impl<T: VmcoreCallbacks> VmcoreRegistration<T> {
 
 #[cfg(CONFIG_PROC_VMCORE)]
 #[pinned_drop]
-impl<T: VmcoreCallbacks> PinnedDrop for VmcoreRegistration<T> {
+impl<T: Handler> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: `cb` is registered (type invariant). `unregister_vmcore_cb()` waits until no
         // callback runs any more (`synchronize_srcu()`).
