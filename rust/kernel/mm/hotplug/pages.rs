@@ -78,7 +78,7 @@ pub unsafe fn unmovable_pageblocks(start: Pfn, nr_pages: usize) -> usize {
     let mut pfn = start;
     let mut n = 0;
     while pfn < end {
-        // SAFETY: The helper only touches the memmap of online memory (`pfn_to_online_page()`),
+        // SAFETY: The function only touches the memmap of online memory (`pfn_to_online_page()`),
         // which stays in place per the safety requirements.
         if unsafe { bindings::pageblock_is_movable(pfn) } != 1 {
             n += 1;
@@ -98,7 +98,7 @@ unsafe fn pageblock_is_free(pfn: Pfn) -> bool {
     let mut order = pageblock_pages().trailing_zeros();
     while order <= bindings::MAX_PAGE_ORDER {
         let head = pfn & !((1usize << order) - 1);
-        // SAFETY: The helper only touches the memmap of online memory (`pfn_to_online_page()`),
+        // SAFETY: The function only touches the memmap of online memory (`pfn_to_online_page()`),
         // which stays in place per the safety requirements.
         let o = unsafe { bindings::pfn_buddy_order(head) };
         if u32::try_from(o).is_ok_and(|o| o >= order && o <= bindings::MAX_PAGE_ORDER) {
@@ -367,7 +367,7 @@ impl OfflinePages {
             );
             return;
         }
-        // SAFETY: The helper accepts any range.
+        // SAFETY: `pfn_range_is_online_in_zone()` accepts any range.
         if !unsafe { bindings::pfn_range_is_online_in_zone(this.pfn, this.nr) } {
             // The caller broke the contract: its block is not online (any more). Freeing the
             // pages would corrupt the free lists of a zone that does not span them; keeping them
