@@ -6,19 +6,18 @@
 //! whole big block and adds it; unplugging removes it (taking its online memory from the page
 //! allocator and offlining it first if it is online) and then asks the device to unplug it.
 //!
-//! Lock order: the worker's `state` lock, then `bb_kept`. `bb_kept` is also taken by the memory
-//! notifier and the online-page handler, which run inside add and remove calls: the worker
-//! never holds `bb_kept` across those.
+//! Lock order: the worker's `state` lock, then `bbs`, then `kept`, then `shown`. Only the worker
+//! and teardown take `bbs`. `kept` is also taken by the memory notifier and the online-page
+//! handler, which run inside add and remove calls: the worker never holds `kept` across those.
 
 use crate::{
     config::{
         Layout,
         Sizes, //
     },
-    device::{
-        Phase,
-        State,
-        VirtioMem, //
+    context::{
+        BlockMode,
+        Context, //
     },
     order::{
         order_by_key,
@@ -40,18 +39,23 @@ use kernel::{
             self,
             OfflinePages, //
         },
-        AddOptions,
         AddedBlocks,
         AddedMemory,
         MemoryGroup,
         PhysRange,
         SystemRamRegion, //
     },
+    new_mutex, new_spinlock,
     page::PAGE_SHIFT,
     prelude::*,
     sync::{
-        atomic::Relaxed,
-        Arc, //
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        Mutex,
+        SpinLock, //
     },
     virtio,
 };
@@ -150,26 +154,86 @@ impl Bbs {
     }
 }
 
-/// The big blocks of a device.
-pub(crate) struct BigBlocks {
-    /// A power of two, at least a memory block and a device block.
+/// Big Block Mode: the big blocks of one device, and the pages of the one being removed.
+#[pin_data]
+pub(crate) struct Bbm {
+    /// The size of a big block: a power of two, at least a memory block and a device block.
     pub(crate) size: NonZeroU64,
-    /// The address of the first whole big block in the usable range.
-    pub(crate) first: u64,
-    /// The number of whole big blocks in the usable range (0 outside Big Block Mode).
-    pub(crate) nr: usize,
+    /// The address of big block 0, the first whole one in the usable range.
+    first: u64,
+    /// The number of whole big blocks in the usable range.
+    nr: usize,
+    /// The big blocks, up to the highest that was ever used: the others are unused.
+    #[pin]
+    bbs: Mutex<Bbs>,
+    /// Pages of the big block being removed, taken from the page allocator before offlining it
+    /// (see [`Self::fake_offline`]), one token per memory block. The memory notifier lets
+    /// offlining skip them.
+    #[pin]
+    kept: Mutex<KVec<OfflinePages>>,
+    /// The address of the big block being removed, plus one; 0 if none. Memory of it that goes
+    /// online meanwhile stays offline. Set and checked under `kept`.
+    removing: Atomic<u64>,
+    /// The address of the memory block being onlined, plus one; 0 if none. Set and checked
+    /// under `kept`.
+    onlining: Atomic<u64>,
+    /// What the status shows of `bbs`, as of its last change.
+    #[pin]
+    shown: SpinLock<BbmShown>,
 }
 
-impl BigBlocks {
-    /// The big blocks of `layout`, of the size the `bbm_block_size` module parameter asks for
-    /// if it is a power of two of at least a memory block and a device block (0: the smallest
-    /// such size). In Big Block Mode (`bbm`), fails if no whole big block fits.
-    pub(crate) fn of(
+/// What the status shows of the big blocks.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct BbmShown {
+    /// Big blocks unused, plugged only, and added.
+    pub(crate) bbs: [usize; 3],
+    /// Bytes of heap the block state holds.
+    pub(crate) state_bytes: usize,
+}
+
+impl Bbm {
+    /// Big Block Mode for `layout`, with big blocks of `size` (see [`Self::size_of`]), of the
+    /// region `region` claimed for `group`. Fails if no whole big block fits.
+    pub(crate) fn new(
+        vdev: &virtio::Device<Core<'_>>,
+        layout: &Layout,
+        size: NonZeroU64,
+        region: &Arc<SystemRamRegion>,
+        group: &Arc<MemoryGroup>,
+    ) -> Result<impl PinInit<Self, Error>> {
+        let Some((first, nr)) = layout.whole_units(size) else {
+            dev_err!(
+                vdev,
+                "refusing device: no whole big block of {:#x} fits\n",
+                size
+            );
+            return Err(EINVAL);
+        };
+        let bbs = Bbs::new(region, group, first, size)?;
+        let shown = BbmShown {
+            bbs: [nr, 0, 0],
+            state_bytes: 0,
+        };
+        Ok(try_pin_init!(Self {
+            size,
+            first,
+            nr,
+            bbs <- new_mutex!(bbs),
+            kept <- new_mutex!(KVec::new()),
+            removing: Atomic::new(0),
+            onlining: Atomic::new(0),
+            shown <- new_spinlock!(shown),
+        }))
+    }
+
+    /// The big block size for `layout`: what the `bbm_block_size` module parameter asks for if
+    /// it is a power of two of at least a memory block and a device block, else (and if it is
+    /// 0) the smallest such size.
+    pub(crate) fn size_of(
         vdev: &virtio::Device<Core<'_>>,
         layout: &Layout,
         bbm_block_size: u64,
-        bbm: bool,
-    ) -> Result<Self> {
+    ) -> Result<NonZeroU64> {
         let mut size = layout.block_size.get().max(hotplug::block_size());
         if bbm_block_size != 0 {
             if bbm_block_size.is_power_of_two() && bbm_block_size >= size {
@@ -183,24 +247,30 @@ impl BigBlocks {
                 );
             }
         }
-        let size = NonZeroU64::new(size).ok_or(EINVAL)?;
-        match layout.whole_units(size) {
-            Some((first, nr)) if bbm => Ok(Self { size, first, nr }),
-            // Sub-Block Mode uses only the size.
-            _ if !bbm => Ok(Self {
-                size,
-                first: layout.usable_start,
-                nr: 0,
-            }),
-            _ => {
-                dev_err!(
-                    vdev,
-                    "refusing device: no whole big block of {:#x} fits\n",
-                    size
-                );
-                Err(EINVAL)
-            }
+        NonZeroU64::new(size).ok_or(EINVAL)
+    }
+
+    /// What the status shows of the big blocks.
+    pub(crate) fn shown(&self) -> BbmShown {
+        *self.shown.lock()
+    }
+
+    /// Publishes the counts of `bbs` for the status.
+    fn publish(&self, bbs: &Bbs) {
+        // The big blocks `bbs` does not reach yet are unused.
+        let mut counts = [self.nr.saturating_sub(bbs.len()), 0, 0];
+        for id in 0..bbs.len() {
+            counts[match (bbs.is_unused(id), bbs.is_added(id)) {
+                (true, _) => 0,
+                (false, false) => 1,
+                (false, true) => 2,
+            }] += 1;
         }
+        let state_bytes = bbs.heap_bytes();
+        *self.shown.lock() = BbmShown {
+            bbs: counts,
+            state_bytes,
+        };
     }
 }
 
@@ -216,110 +286,82 @@ fn kept_in(kept: &[OfflinePages], from: usize, r: PhysRange) -> Option<usize> {
         .map(|j| j + from)
 }
 
-impl VirtioMem {
+impl Bbm {
+    /// Bytes plugged with the big blocks `bbs` of `size`.
+    fn plugged(bbs: &Bbs, size: NonZeroU64) -> u64 {
+        // CAST: The number of big blocks fits `u64`.
+        bbs.nr_plugged() as u64 * size.get()
+    }
+
     /// The address range of big block `id`.
     pub(crate) fn bb_range(&self, id: usize) -> Option<PhysRange> {
         let start = self
-            .first_bb
-            .checked_add(u64::try_from(id).ok()?.checked_mul(self.bb_size.get())?)?;
-        PhysRange::new(start, self.bb_size.get())
-    }
-
-    /// One pass of the worker in Big Block Mode: unplugs big blocks left plugged but not added,
-    /// then plugs or unplugs towards the requested size.
-    pub(crate) fn bbm_pass(&self, st: &mut State, sizes: &Sizes) -> Result {
-        self.bbm_unplug_leftovers(st)?;
-        let plugged = st.plugged_bytes(self.bb_size.get());
-        if sizes.requested > plugged {
-            self.bbm_plug(st, sizes.requested - plugged)
-        } else if plugged > sizes.requested {
-            self.bbm_unplug(st, plugged - sizes.requested)
-        } else {
-            Ok(())
-        }
+            .first
+            .checked_add(u64::try_from(id).ok()?.checked_mul(self.size.get())?)?;
+        PhysRange::new(start, self.size.get())
     }
 
     /// Unplugs big blocks that are plugged but not added.
-    pub(crate) fn bbm_unplug_leftovers(&self, st: &mut State) -> Result {
-        for id in 0..st.bbs.len() {
-            if st.bbs.is_plugged_only(id) {
+    fn unplug_leftovers(&self, cx: &Context, bbs: &mut Bbs) -> Result {
+        for id in 0..bbs.len() {
+            if bbs.is_plugged_only(id) {
                 let r = self.bb_range(id).ok_or(EINVAL)?;
-                self.link.unplug(r.start(), r.size())?;
-                st.bbs.set_plugged(id, false);
-                self.publish(st, Phase::Running);
+                cx.link.unplug(r.start(), r.size())?;
+                bbs.set_plugged(id, false);
+                self.publish(bbs);
             }
         }
         Ok(())
     }
 
     /// Plugs and adds up to `diff` bytes, in whole big blocks, lowest first.
-    pub(crate) fn bbm_plug(&self, st: &mut State, diff: u64) -> Result {
-        let limit = self
+    fn plug(&self, cx: &Context, bbs: &mut Bbs, diff: u64, usable: u64) -> Result {
+        let limit = cx
             .layout
             .addr
-            .saturating_add(st.sizes.usable)
-            .min(self.layout.usable_end);
-        for _ in 0..diff / self.bb_size {
-            if self.config_changed.load(Relaxed) {
+            .saturating_add(usable)
+            .min(cx.layout.usable_end);
+        for _ in 0..diff / self.size {
+            if cx.config_changed.load(Relaxed) {
                 return Err(EAGAIN);
             }
-            if !self.could_add_bytes(self.bb_size.get(), self.bb_size.get()) {
+            if !cx.could_add_bytes(self.size.get(), self.size.get()) {
                 return Err(ENOSPC);
             }
-            let id = self.bbm_next_unused(st, limit)?;
+            let id = self.next_unused(bbs, limit)?;
             let r = self.bb_range(id).ok_or(EINVAL)?;
-            self.link.plug(r.start(), r.size())?;
-            st.bbs.set_plugged(id, true);
-            self.bbm_add(st, id, r)?;
+            cx.link.plug(r.start(), r.size())?;
+            bbs.set_plugged(id, true);
+            self.add(cx, bbs, id, r)?;
         }
         Ok(())
     }
 
     /// The lowest unused big block that ends below `limit`, with room made for it in the block
     /// state.
-    fn bbm_next_unused(&self, st: &mut State, limit: u64) -> Result<usize> {
-        let id = (0..self.nr_bbs)
+    fn next_unused(&self, bbs: &mut Bbs, limit: u64) -> Result<usize> {
+        let id = (0..self.nr)
             .take_while(|&id| self.bb_range(id).is_some_and(|r| r.last() < limit))
-            .find(|&id| st.bbs.is_unused(id))
+            .find(|&id| bbs.is_unused(id))
             .ok_or(ENOSPC)?;
-        st.bbs.grow(id)?;
+        bbs.grow(id)?;
         Ok(id)
     }
 
     /// Adds big block `id` (range `r`), which the device just plugged; unplugs it again if
     /// adding fails.
-    fn bbm_add(&self, st: &mut State, id: usize, r: PhysRange) -> Result {
-        // Added memory starts offline; count it before adding, as auto-onlining reports
-        // `Online` to the notifier before the add returns.
-        self.offline_bytes.fetch_add(self.bb_size.get(), Relaxed);
+    fn add(&self, cx: &Context, bbs: &mut Bbs, id: usize, r: PhysRange) -> Result {
         // SAFETY: The device acknowledged plugging `r`, so its memory is accessible; it is
         // only unplugged after the returned token removed it (or if adding fails, below).
-        let added = unsafe {
-            hotplug::add_driver_managed(
-                &self.region,
-                &self.group,
-                r,
-                AddOptions {
-                    merge_resource: true,
-                },
-            )
-        };
-        match added {
+        match unsafe { cx.add(r) } {
             Ok(mem) => {
-                st.bbs.put(mem);
-                self.publish(st, Phase::Running);
+                bbs.put(mem);
+                self.publish(bbs);
                 Ok(())
             }
             Err(e) => {
-                crate::device::sub_saturating(&self.offline_bytes, self.bb_size.get());
-                dev_err!(
-                    self.vdev,
-                    "adding memory {:#x} failed: {}\n",
-                    r.start(),
-                    e.to_errno()
-                );
-                if self.link.unplug(r.start(), r.size()).is_ok() {
-                    st.bbs.set_plugged(id, false);
+                if cx.link.unplug(r.start(), r.size()).is_ok() {
+                    bbs.set_plugged(id, false);
                 }
                 Err(e)
             }
@@ -364,10 +406,10 @@ impl VirtioMem {
     /// The big blocks in the order to try them: the highest first, as in the C driver; for
     /// online memory (`online`), cheapest first by [`Cost`] (see [`crate::order`]), so that
     /// the blocks most likely to go offline, with the least to migrate, are tried first.
-    fn bbm_unplug_order(&self, st: &State, online: bool) -> Result<KVec<usize>> {
-        let mut ids = KVec::with_capacity(st.bbs.len(), GFP_KERNEL)?;
-        for id in (0..st.bbs.len()).rev() {
-            let cost = match (online && st.bbs.is_added(id), self.bb_range(id)) {
+    fn unplug_order(&self, bbs: &Bbs, online: bool) -> Result<KVec<usize>> {
+        let mut ids = KVec::with_capacity(bbs.len(), GFP_KERNEL)?;
+        for id in (0..bbs.len()).rev() {
+            let cost = match (online && bbs.is_added(id), self.bb_range(id)) {
                 // Offline big blocks are skipped in the passes over online memory.
                 (true, Some(r)) if !Self::is_offline(r) => {
                     // CAST: Page frame numbers of hot-pluggable memory fit `usize`.
@@ -375,7 +417,7 @@ impl VirtioMem {
                         (r.start() >> PAGE_SHIFT) as usize,
                         (r.size() >> PAGE_SHIFT) as usize,
                     );
-                    let busy = st.bbs.busy(id);
+                    let busy = bbs.busy(id);
                     // SAFETY: The big block is ours (added), and only the worker, which holds
                     // `state` here, removes it.
                     unsafe { Cost::of_range(pfn, nr, usize::from(busy)) }
@@ -393,16 +435,16 @@ impl VirtioMem {
     /// `alloc_contig_range()` gives up on pages that cannot migrate (a page pinned by I/O, a
     /// pipe holding a reference), where `offline_pages()` would retry until the caller gets a
     /// fatal signal, which a worker never does: it would hang with the hotplug locks held. The
-    /// pages stay in `bb_kept`, where the memory notifier makes offlining skip them. On failure
+    /// pages stay in `kept`, where the memory notifier makes offlining skip them. On failure
     /// gives back what it took and returns the error (`EBUSY` if something could not move).
-    fn bbm_fake_offline(&self, r: PhysRange) -> Result {
+    fn fake_offline(&self, cx: &Context, r: PhysRange) -> Result {
         let step = hotplug::block_size();
         // CAST: Page counts of one memory block fit `usize`.
         let nr = (step >> PAGE_SHIFT) as usize;
-        let mut kept = self.bb_kept.lock();
+        let mut kept = self.kept.lock();
         // Room for every token first: a token that cannot be stored would be lost. One per
         // memory block, and one per chunk the online-page handler may keep if the core onlines
-        // memory of the big block again (`bbm_online_pages`). Sizes are powers of two: no
+        // memory of the big block again (`online_pages`). Sizes are powers of two: no
         // division needed.
         let blocks = r.size() >> step.trailing_zeros();
         let chunks = (r.size() >> PAGE_SHIFT) >> pages::MAX_ORDER;
@@ -410,13 +452,13 @@ impl VirtioMem {
         // Memory of the big block is being onlined (the notifier is between `GoingOnline` and
         // its outcome): it may look offline, and offlining it later would not go through
         // `alloc_contig_range()`. Try again later.
-        let onlining = self.bb_onlining.load(Relaxed).checked_sub(1);
+        let onlining = self.onlining.load(Relaxed).checked_sub(1);
         if onlining.is_some_and(|a| r.contains_addr(a)) {
             return Err(EBUSY);
         }
-        // Set under `bb_kept`, which the online-page handler takes to check it: from here on,
-        // memory of the big block that goes online stays offline (`bbm_online_pages`).
-        self.bb_removing.store(r.start() + 1, Relaxed);
+        // Set under `kept`, which the online-page handler takes to check it: from here on,
+        // memory of the big block that goes online stays offline (`online_pages`).
+        self.removing.store(r.start() + 1, Relaxed);
         let mut a = r.start();
         let mut res = Ok(());
         while a <= r.last() {
@@ -427,7 +469,7 @@ impl VirtioMem {
                 // was online just now; an offlining that got past `GoingOffline` meanwhile has
                 // isolated it, and `alloc_contig_range()` then fails with `EBUSY`.
                 let movable = unsafe { pages::pfn_is_movable(pfn) };
-                match self.fake_offline(pfn, nr, movable) {
+                match cx.fake_offline(pfn, nr, movable) {
                     Ok(p) => {
                         if let Err(PushError(p)) = kept.push_within_capacity(p) {
                             // SAFETY: As above; the memory is plugged.
@@ -446,18 +488,18 @@ impl VirtioMem {
         }
         drop(kept);
         if res.is_err() {
-            self.bbm_fake_online(r);
+            self.fake_online(r);
         }
         res
     }
 
     /// Ends the removal of big block `r`, which failed: gives the pages that
-    /// [`Self::bbm_fake_offline`] and [`Self::bbm_online_pages`] kept back to the page allocator.
-    fn bbm_fake_online(&self, r: PhysRange) {
-        let mut kept = self.bb_kept.lock();
+    /// [`Self::fake_offline`] and [`BlockMode::online_pages`] kept back to the page allocator.
+    fn fake_online(&self, r: PhysRange) {
+        let mut kept = self.kept.lock();
         // The removal is over: memory of the big block that goes online from now on is
-        // onlined whole (`bbm_online_pages`), and nothing is left kept behind the sweep below.
-        self.bb_removing.store(0, Relaxed);
+        // onlined whole (`online_pages`), and nothing is left kept behind the sweep below.
+        self.removing.store(0, Relaxed);
         let mut from = 0;
         while let Some(i) = kept_in(&kept, from, r) {
             from = i + 1;
@@ -472,22 +514,172 @@ impl VirtioMem {
             };
             from = i;
             // SAFETY: Plugged (not removed) and online, not going offline: an offlined block
-            // took its token (`bbm_notify`); one still onlining takes pages in at this stage.
+            // took its token (`notify`); one still onlining takes pages in at this stage.
             unsafe { p.online() };
         }
     }
 
+    /// Removes and unplugs up to `diff` bytes in whole big blocks, highest first: offline ones,
+    /// then (with `unplug_online`) movable ones, then any (see [`Self::unplug_order`]).
+    fn unplug(&self, cx: &Context, bbs: &mut Bbs, diff: u64) -> Result {
+        let mut left = diff / self.size;
+        let online = crate::module_parameters::unplug_online.value();
+        for pass in 0..3 {
+            if pass > 0 && !online {
+                // As in the C driver: without `unplug_online` the request is done once the
+                // offline memory is unplugged. Offlining more memory runs the worker again.
+                return Ok(());
+            }
+            for id in self.unplug_order(bbs, pass > 0)? {
+                if left == 0 {
+                    return Ok(());
+                }
+                if cx.config_changed.load(Relaxed) {
+                    return Err(EAGAIN);
+                }
+                let Some((r, offline)) = self.unplug_candidate(cx, bbs, id, pass) else {
+                    continue;
+                };
+                let Some(mem) = bbs.take(id) else {
+                    continue;
+                };
+                let res = if offline {
+                    mem.remove()
+                } else {
+                    self.remove_online(cx, bbs, id, r, mem)
+                };
+                match res {
+                    Ok(()) => {
+                        // Removed memory is neither online nor offline any more (offlining it
+                        // first counted it as offline).
+                        cx.removed(self.size.get());
+                        if !offline {
+                            cx.migrated_bytes.fetch_add(self.size.get(), Relaxed);
+                        }
+                        // Still plugged until the device agrees; a later run retries.
+                        cx.link.unplug(r.start(), r.size())?;
+                        bbs.set_plugged(id, false);
+                        self.publish(bbs);
+                        left -= 1;
+                    }
+                    Err((e, mem)) => {
+                        bbs.put(mem);
+                        cx.shown.lock().last_error = e.to_errno();
+                        if e == EAGAIN {
+                            // The configuration changed: start over with the new request.
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        if left == 0 {
+            return Ok(());
+        }
+        // Not enough could be removed now (unmovable pages, a signal, memory pressure): retry
+        // later, as the C driver does with every removal failure.
+        Err(EBUSY)
+    }
+
+    /// Whether added big block `id` is one to unplug in `pass` of [`Self::unplug`]: its
+    /// range, and whether it is offline.
+    fn unplug_candidate(
+        &self,
+        cx: &Context,
+        bbs: &Bbs,
+        id: usize,
+        pass: u32,
+    ) -> Option<(PhysRange, bool)> {
+        let r = self.bb_range(id)?;
+        if !bbs.is_added(id) {
+            return None;
+        }
+        let offline = Self::is_offline(r);
+        let wanted = match pass {
+            0 => offline,
+            1 => !offline && Self::is_movable(r),
+            _ => !offline,
+        };
+        if !wanted {
+            return None;
+        }
+        // CAST: Physical addresses and page counts of added memory fit `usize`.
+        let (pfn, nr) = (
+            (r.start() >> PAGE_SHIFT) as usize,
+            (r.size() >> PAGE_SHIFT) as usize,
+        );
+        // SAFETY: The big block is added, and only this worker removes it.
+        let allowed = offline || unsafe { cx.can_take_online(pfn, nr) };
+        allowed.then_some((r, offline))
+    }
+
+    /// Offlines and removes big block `id` (range `r`, added as `mem`), whose memory is online.
+    /// Gives `mem` back if that fails, and notes whether it failed for pages in use.
+    fn remove_online(
+        &self,
+        cx: &Context,
+        bbs: &mut Bbs,
+        id: usize,
+        r: PhysRange,
+        mem: AddedMemory,
+    ) -> Result<(), (Error, AddedMemory)> {
+        let res = match self.fake_offline(cx, r) {
+            Ok(()) => mem
+                .offline_and_remove()
+                .inspect_err(|_| self.fake_online(r)),
+            Err(e) => Err((e, mem)),
+        };
+        {
+            let _kept = self.kept.lock();
+            self.removing.store(0, Relaxed);
+        }
+        bbs.set_busy(id, matches!(&res, Err((e, _)) if *e == EBUSY));
+        res
+    }
+}
+
+impl BlockMode for Bbm {
+    /// Unplugs big blocks left plugged but not added, then plugs or unplugs towards the
+    /// requested size.
+    fn pass(&self, cx: &Context, sizes: &Sizes) -> Result {
+        let mut bbs = self.bbs.lock();
+        self.unplug_leftovers(cx, &mut bbs)?;
+        let plugged = Self::plugged(&bbs, self.size);
+        if sizes.requested > plugged {
+            self.plug(cx, &mut bbs, sizes.requested - plugged, sizes.usable)
+        } else if plugged > sizes.requested {
+            self.unplug(cx, &mut bbs, plugged - sizes.requested)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn plugged_bytes(&self) -> u64 {
+        Self::plugged(&self.bbs.lock(), self.size)
+    }
+
+    /// Big blocks: the core notifies one memory block at a time, so a range that straddles big
+    /// blocks is not memory this driver added.
+    fn may_be_unit(&self, r: PhysRange) -> bool {
+        let bb = |a: u64| (a - self.first.min(a)) / self.size;
+        bb(r.start()) == bb(r.last())
+    }
+
+    fn owns(&self, cx: &Context, r: PhysRange) -> bool {
+        self.first <= r.start() && r.last() < cx.layout.usable_end
+    }
+
     /// The online-page handler for Big Block Mode: memory of the big block being removed stays
-    /// offline, kept in `bb_kept` (given back by [`Self::bbm_fake_online`] or gone with the
+    /// offline, kept in `kept` (given back by [`Self::fake_online`] or gone with the
     /// block), as the C driver does for a big block in state `FAKE_OFFLINE`. Everything else
     /// goes online.
-    pub(crate) fn bbm_online_pages(&self, chunk: OnlineChunk) {
-        let mut kept = self.bb_kept.lock();
+    fn online_pages(&self, _cx: &Context, chunk: OnlineChunk) {
+        let mut kept = self.kept.lock();
         let removing = self
-            .bb_removing
+            .removing
             .load(Relaxed)
             .checked_sub(1)
-            .and_then(|start| PhysRange::new(start, self.bb_size.get()));
+            .and_then(|start| PhysRange::new(start, self.size.get()));
         // CAST: Page frame numbers of hot-pluggable memory fit `u64`.
         let a = (chunk.pfn() as u64) << PAGE_SHIFT;
         if removing.is_some_and(|b| b.contains_addr(a)) && kept.len() < kept.capacity() {
@@ -503,20 +695,20 @@ impl VirtioMem {
     }
 
     /// The memory notifier's part for Big Block Mode: tracks onlining, and lets offlining skip
-    /// the pages [`Self::bbm_fake_offline`] and [`Self::bbm_online_pages`] took.
-    pub(crate) fn bbm_notify(&self, event: Event, r: PhysRange) -> NotifyResult {
-        let mut kept = self.bb_kept.lock();
+    /// the pages [`Self::fake_offline`] and [`BlockMode::online_pages`] took.
+    fn notify(&self, _cx: &Context, event: Event, r: PhysRange) -> NotifyResult {
+        let mut kept = self.kept.lock();
         match event {
             Event::GoingOnline => {
                 // Onlining runs under the device hotplug lock: one at a time. Memory of the
                 // big block being removed may go online (`offline_and_remove_memory()` onlines
                 // again what it offlined when a later block fails); the online-page handler
-                // keeps its pages offline (`bbm_online_pages`).
-                self.bb_onlining.store(r.start() + 1, Relaxed);
+                // keeps its pages offline (`online_pages`).
+                self.onlining.store(r.start() + 1, Relaxed);
                 return NotifyResult::Ok;
             }
             Event::Online | Event::CancelOnline => {
-                self.bb_onlining.store(0, Relaxed);
+                self.onlining.store(0, Relaxed);
                 return NotifyResult::Ok;
             }
             Event::GoingOffline | Event::CancelOffline | Event::Offline => {}
@@ -541,139 +733,28 @@ impl VirtioMem {
         NotifyResult::Ok
     }
 
-    /// Removes and unplugs up to `diff` bytes in whole big blocks, highest first: offline ones,
-    /// then (with `unplug_online`) movable ones, then any (see [`Self::bbm_unplug_order`]).
-    pub(crate) fn bbm_unplug(&self, st: &mut State, diff: u64) -> Result {
-        let mut left = diff / self.bb_size;
-        let online = crate::module_parameters::unplug_online.value();
-        for pass in 0..3 {
-            if pass > 0 && !online {
-                // As in the C driver: without `unplug_online` the request is done once the
-                // offline memory is unplugged. Offlining more memory runs the worker again.
-                return Ok(());
-            }
-            for id in self.bbm_unplug_order(st, pass > 0)? {
-                if left == 0 {
-                    return Ok(());
-                }
-                if self.config_changed.load(Relaxed) {
-                    return Err(EAGAIN);
-                }
-                let Some((r, offline)) = self.bbm_unplug_candidate(st, id, pass) else {
-                    continue;
-                };
-                let Some(mem) = st.bbs.take(id) else {
-                    continue;
-                };
-                let res = if offline {
-                    mem.remove()
-                } else {
-                    self.bbm_remove_online(st, id, r, mem)
-                };
-                match res {
-                    Ok(()) => {
-                        // Removed memory is neither online nor offline any more (offlining it
-                        // first counted it as offline).
-                        crate::device::sub_saturating(&self.offline_bytes, self.bb_size.get());
-                        if !offline {
-                            self.migrated_bytes.fetch_add(self.bb_size.get(), Relaxed);
-                        }
-                        // Still plugged until the device agrees; a later run retries.
-                        self.link.unplug(r.start(), r.size())?;
-                        st.bbs.set_plugged(id, false);
-                        self.publish(st, Phase::Running);
-                        left -= 1;
-                    }
-                    Err((e, mem)) => {
-                        st.bbs.put(mem);
-                        st.last_error = e.to_errno();
-                        if e == EAGAIN {
-                            // The configuration changed: start over with the new request.
-                            return Err(e);
-                        }
-                    }
-                }
-            }
-        }
-        if left == 0 {
-            return Ok(());
-        }
-        // Not enough could be removed now (unmovable pages, a signal, memory pressure): retry
-        // later, as the C driver does with every removal failure.
-        Err(EBUSY)
-    }
-
-    /// Whether added big block `id` is one to unplug in `pass` of [`Self::bbm_unplug`]: its
-    /// range, and whether it is offline.
-    fn bbm_unplug_candidate(&self, st: &State, id: usize, pass: u32) -> Option<(PhysRange, bool)> {
-        let r = self.bb_range(id)?;
-        if !st.bbs.is_added(id) {
-            return None;
-        }
-        let offline = Self::is_offline(r);
-        let wanted = match pass {
-            0 => offline,
-            1 => !offline && Self::is_movable(r),
-            _ => !offline,
-        };
-        if !wanted {
-            return None;
-        }
-        // CAST: Physical addresses and page counts of added memory fit `usize`.
-        let (pfn, nr) = (
-            (r.start() >> PAGE_SHIFT) as usize,
-            (r.size() >> PAGE_SHIFT) as usize,
-        );
-        // SAFETY: The big block is added, and only this worker removes it.
-        let allowed = offline || unsafe { self.can_take_online(pfn, nr) };
-        allowed.then_some((r, offline))
-    }
-
-    /// Offlines and removes big block `id` (range `r`, added as `mem`), whose memory is online.
-    /// Gives `mem` back if that fails, and notes whether it failed for pages in use.
-    fn bbm_remove_online(
-        &self,
-        st: &mut State,
-        id: usize,
-        r: PhysRange,
-        mem: AddedMemory,
-    ) -> Result<(), (Error, AddedMemory)> {
-        let res = match self.bbm_fake_offline(r) {
-            Ok(()) => mem
-                .offline_and_remove()
-                .inspect_err(|_| self.bbm_fake_online(r)),
-            Err(e) => Err((e, mem)),
-        };
-        {
-            let _kept = self.bb_kept.lock();
-            self.bb_removing.store(0, Relaxed);
-        }
-        st.bbs
-            .set_busy(id, matches!(&res, Err((e, _)) if *e == EBUSY));
-        res
-    }
-
     /// Teardown, Big Block Mode part: removes and unplugs offline big blocks; online ones stay.
     /// Returns the number of big blocks that stay.
-    pub(crate) fn bbm_teardown(&self, st: &mut State) -> u64 {
+    fn teardown(&self, cx: &Context) -> u64 {
+        let bbs = &mut *self.bbs.lock();
         let mut still_added = 0;
-        for id in 0..st.bbs.len() {
+        for id in 0..bbs.len() {
             let Some(r) = self.bb_range(id) else {
                 continue;
             };
-            let mem = st.bbs.take(id);
-            let plugged = !st.bbs.is_unused(id);
-            st.bbs.set_plugged(id, false);
+            let mem = bbs.take(id);
+            let plugged = !bbs.is_unused(id);
+            bbs.set_plugged(id, false);
             match mem {
                 None if !plugged => {}
                 None => {
-                    self.link.unplug(r.start(), r.size()).ok();
+                    cx.link.unplug(r.start(), r.size()).ok();
                 }
                 Some(mem) => {
                     if Self::is_offline(r) {
                         match mem.remove() {
                             Ok(()) => {
-                                self.link.unplug(r.start(), r.size()).ok();
+                                cx.link.unplug(r.start(), r.size()).ok();
                             }
                             Err((_, mem)) => {
                                 still_added += 1;

@@ -14,12 +14,17 @@ use kernel::{
 };
 
 use crate::{
-    device::{
+    bbm::Bbm,
+    context::{
         Phase,
-        Shown,
-        VirtioMem, //
+        Shown, //
     },
+    device::VirtioMem,
     notifier::Notifier,
+    sbm::{
+        MbState,
+        Sbm, //
+    },
 };
 use kernel::{
     debugfs,
@@ -59,15 +64,11 @@ struct OnlineHandler(Arc<VirtioMem>);
 
 impl OnlinePageHandler for OnlineHandler {
     fn owns(&self, range: PhysRange) -> bool {
-        let end = self.0.layout.usable_end;
-        match self.0.sbm {
-            Some(g) => g.mb_of(range.start(), usize::MAX).is_some() && range.last() < end,
-            None => self.0.first_bb <= range.start() && range.last() < end,
-        }
+        self.0.mode.ops().owns(&self.0.cx, range)
     }
 
     fn online_pages(&self, chunk: OnlineChunk) {
-        self.0.online_pages(chunk);
+        self.0.mode.ops().online_pages(&self.0.cx, chunk);
     }
 }
 
@@ -228,12 +229,14 @@ impl Normal {
             })?;
             let name = CString::try_from_fmt(fmt!("virtio_mem_rs.{}", vdev.as_ref().name()))?;
             let dir = debugfs::Dir::new(&name);
+            #[cfg(CONFIG_PM_SLEEP)]
+            let veto = HibernationVeto(vm.cx.vdev.clone());
             Ok(try_pin_init!(Self {
                 _online: online,
                 notifier <- Registration::new(0, Notifier(vm.clone())),
                 // Veto hibernation as early as possible, as the C driver does.
                 #[cfg(CONFIG_PM_SLEEP)]
-                _hibernation <- pm::Registration::new(i32::MAX, HibernationVeto(vm.vdev.clone())),
+                _hibernation <- pm::Registration::new(i32::MAX, veto),
                 _status <- dir.read_callback_file(
                     c"status",
                     vm.clone(),
@@ -251,21 +254,34 @@ impl Normal {
 }
 
 /// The status file in Sub-Block Mode.
-fn show_sbm(
-    vm: &VirtioMem,
-    sh: &Shown,
-    g: &crate::sbm::Geometry,
-    f: &mut fmt::Formatter<'_>,
-) -> fmt::Result {
+fn show_sbm(vm: &VirtioMem, sh: &Shown, sbm: &Sbm, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (g, blocks) = (&sbm.geo, sbm.shown());
     writeln!(f, "mode: sbm")?;
-    writeln!(f, "device_block_size: {:#x}", vm.layout.block_size)?;
+    writeln!(f, "device_block_size: {:#x}", vm.cx.layout.block_size)?;
     writeln!(f, "memory_block_size: {:#x}", g.mb_size)?;
     writeln!(f, "subblock_size: {:#x}", g.sb_size)?;
     // CAST: The number of subblocks fits `u64`.
-    show_common(vm, sh, sh.sbs_plugged as u64 * g.sb_size.get(), f)?;
-    for (s, n) in crate::sbm::MbState::ALL.iter().zip(sh.mbs) {
+    let plugged = blocks.sbs_plugged as u64 * g.sb_size.get();
+    show_common(vm, sh, plugged, blocks.state_bytes, f)?;
+    for (s, n) in MbState::ALL.iter().zip(blocks.mbs) {
         writeln!(f, "blocks_{}: {}", s.name(), n)?;
     }
+    show_counters(vm, sh, f)
+}
+
+/// The status file in Big Block Mode.
+fn show_bbm(vm: &VirtioMem, sh: &Shown, bbm: &Bbm, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let blocks = bbm.shown();
+    let [unused, plugged, added] = blocks.bbs;
+    writeln!(f, "mode: bbm")?;
+    writeln!(f, "device_block_size: {:#x}", vm.cx.layout.block_size)?;
+    writeln!(f, "big_block_size: {:#x}", bbm.size)?;
+    // CAST: The number of big blocks fits `u64`.
+    let bytes = (plugged + added) as u64 * bbm.size.get();
+    show_common(vm, sh, bytes, blocks.state_bytes, f)?;
+    writeln!(f, "blocks_unused: {unused}")?;
+    writeln!(f, "blocks_plugged: {plugged}")?;
+    writeln!(f, "blocks_added: {added}")?;
     show_counters(vm, sh, f)
 }
 
@@ -273,30 +289,32 @@ fn show_common(
     vm: &VirtioMem,
     sh: &Shown,
     plugged: u64,
+    state_bytes: usize,
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
+    let cx = &vm.cx;
     writeln!(
         f,
         "region: {:#x} {:#x}",
-        vm.layout.addr, vm.layout.region_size
+        cx.layout.addr, cx.layout.region_size
     )?;
     writeln!(
         f,
         "usable: {:#x} {:#x}",
-        vm.layout.usable_start, vm.layout.usable_end
+        cx.layout.usable_start, cx.layout.usable_end
     )?;
-    writeln!(f, "nid: {}", vm.nid)?;
+    writeln!(f, "nid: {}", cx.nid)?;
     writeln!(f, "usable_size: {}", sh.sizes.usable)?;
     writeln!(f, "requested_size: {}", sh.sizes.requested)?;
     writeln!(f, "device_plugged_size: {}", sh.sizes.plugged)?;
     writeln!(f, "plugged_size: {plugged}")?;
-    writeln!(f, "offline_size: {}", vm.offline_bytes.load(Relaxed))?;
-    writeln!(f, "migrated_size: {}", vm.migrated_bytes.load(Relaxed))?;
-    writeln!(f, "state_bytes: {}", sh.state_bytes)?;
+    writeln!(f, "offline_size: {}", cx.offline_bytes.load(Relaxed))?;
+    writeln!(f, "migrated_size: {}", cx.migrated_bytes.load(Relaxed))?;
+    writeln!(f, "state_bytes: {state_bytes}")?;
     writeln!(
         f,
         "deferred_pressure: {}",
-        vm.deferred_pressure.load(Relaxed)
+        cx.deferred_pressure.load(Relaxed)
     )?;
     match sh.deferral {
         None => writeln!(f, "deferred_last: none"),
@@ -309,7 +327,7 @@ fn show_common(
 }
 
 fn show_counters(vm: &VirtioMem, sh: &Shown, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let c = &vm.link.counters;
+    let c = &vm.cx.link.counters;
     writeln!(f, "worker: {}", sh.phase.name())?;
     writeln!(f, "worker_runs: {}", sh.runs)?;
     writeln!(f, "worker_run_ms: {}", sh.run_ms)?;
@@ -336,19 +354,9 @@ fn show_counters(vm: &VirtioMem, sh: &Shown, f: &mut fmt::Formatter<'_>) -> fmt:
 /// The debugfs `status` file: mode, sizes, block counts, what the worker does, request
 /// counters. It never waits for the worker: it shows what the worker last published.
 fn show_status(vm: &Arc<VirtioMem>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let sh = *vm.shown.lock();
-    if let Some(g) = vm.sbm {
-        return show_sbm(vm, &sh, &g, f);
+    let sh = *vm.cx.shown.lock();
+    match &vm.mode {
+        crate::device::Mode::Sbm(sbm) => show_sbm(vm, &sh, sbm, f),
+        crate::device::Mode::Bbm(bbm) => show_bbm(vm, &sh, bbm, f),
     }
-    let [unused, plugged, added] = sh.bbs;
-    writeln!(f, "mode: bbm")?;
-    writeln!(f, "device_block_size: {:#x}", vm.layout.block_size)?;
-    writeln!(f, "big_block_size: {:#x}", vm.bb_size)?;
-    // CAST: The number of big blocks fits `u64`.
-    let bytes = (plugged + added) as u64 * vm.bb_size.get();
-    show_common(vm, &sh, bytes, f)?;
-    writeln!(f, "blocks_unused: {unused}")?;
-    writeln!(f, "blocks_plugged: {plugged}")?;
-    writeln!(f, "blocks_added: {added}")?;
-    show_counters(vm, &sh, f)
 }

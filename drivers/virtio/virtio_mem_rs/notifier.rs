@@ -5,12 +5,12 @@
 //!
 //! It runs while the worker adds or removes memory with the state lock held, so it never takes
 //! that lock: it uses atomics, and the locks of the pages the worker took from the allocator
-//! (`mbs` in Sub-Block Mode, `bb_kept` in Big Block Mode), which the worker does not hold
-//! while it offlines.
+//! (`mbs` in Sub-Block Mode, `kept` in Big Block Mode), which the worker does not hold while
+//! it offlines.
 
-use crate::device::{
-    sub_saturating,
-    VirtioMem, //
+use crate::{
+    context::sub_saturating,
+    device::VirtioMem, //
 };
 use kernel::{
     mm::hotplug::{
@@ -35,47 +35,41 @@ pub(crate) struct Notifier(pub(crate) Arc<VirtioMem>);
 impl Handler for Notifier {
     fn notify(&self, event: Event, range: PfnRange) -> NotifyResult {
         let vm = &self.0;
+        let (cx, mode) = (&vm.cx, vm.mode.ops());
         let Some(r) = range.phys() else {
             return NotifyResult::Done;
         };
-        let Some(region) = PhysRange::new(vm.layout.addr, vm.layout.region_size) else {
+        let Some(region) = PhysRange::new(cx.layout.addr, cx.layout.region_size) else {
             return NotifyResult::Done;
         };
         if !region.overlaps(&r) {
             return NotifyResult::Done;
         }
-        // The core notifies one memory block at a time; a range that straddles big blocks is
-        // not memory this driver added.
-        let bb = |a: u64| (a - vm.first_bb.min(a)) / vm.bb_size;
-        if !region.contains(&r) || (vm.sbm.is_none() && bb(r.start()) != bb(r.last())) {
+        if !region.contains(&r) || !mode.may_be_unit(r) {
             dev_warn!(
-                vm.vdev,
+                cx.vdev,
                 "unexpected memory range {:#x}+{:#x}\n",
                 r.start(),
                 r.size()
             );
             return NotifyResult::Veto(EINVAL);
         }
-        if matches!(event, Event::GoingOnline | Event::GoingOffline) && vm.removing.load(Relaxed) {
+        if matches!(event, Event::GoingOnline | Event::GoingOffline) && cx.removing.load(Relaxed) {
             return NotifyResult::Veto(EBUSY);
         }
-        let res = if vm.sbm.is_some() {
-            vm.sbm_notify(event, r)
-        } else {
-            vm.bbm_notify(event, r)
-        };
+        let res = mode.notify(cx, event, r);
         if !matches!(res, NotifyResult::Ok) {
             return res;
         }
         match event {
             Event::Online => {
-                sub_saturating(&vm.offline_bytes, r.size());
+                sub_saturating(&cx.offline_bytes, r.size());
                 // Below the offline threshold again: plugging may continue.
                 vm.kick();
                 NotifyResult::Ok
             }
             Event::Offline => {
-                vm.offline_bytes.fetch_add(r.size(), Relaxed);
+                cx.offline_bytes.fetch_add(r.size(), Relaxed);
                 // Offline memory can now be unplugged without migration.
                 vm.kick();
                 NotifyResult::Ok

@@ -16,7 +16,10 @@ use crate::{
         Layout,
         Sizes, //
     },
-    device::VirtioMem,
+    context::{
+        BlockMode,
+        Context, //
+    },
     order::{
         order_by_key,
         Cost, //
@@ -34,19 +37,22 @@ use kernel::{
     device::Core,
     mm::hotplug::{
         self,
+        notifier::{
+            Event,
+            NotifyResult, //
+        },
         online::OnlineChunk,
         pages::{
             self,
-            ContigRange,
             OfflinePages, //
         },
-        AddOptions,
         AddedBlocks,
         AddedMemory,
         MemoryGroup,
         PhysRange,
         SystemRamRegion, //
     },
+    new_mutex, new_spinlock,
     page::{
         PAGE_SHIFT,
         PAGE_SIZE, //
@@ -55,16 +61,12 @@ use kernel::{
     sync::{
         atomic::Relaxed,
         Arc,
-        MutexGuard, //
+        Mutex,
+        MutexGuard,
+        SpinLock, //
     },
     virtio,
 };
-
-/// Tries to take online memory from the page allocator: ZONE_MOVABLE is worth retrying.
-const FAKE_OFFLINE_TRIES_MOVABLE: u32 = 5;
-
-/// Added memory that may stay offline before no more is added, at least.
-const OFFLINE_THRESHOLD_MIN: u64 = 1 << 30;
 
 /// Whether a request failed with `e` without an answer from the device (it broke, went away,
 /// or the wait was interrupted), so that it may have been carried out.
@@ -561,34 +563,70 @@ impl Geometry {
     }
 }
 
-impl VirtioMem {
-    fn geo(&self) -> Result<Geometry> {
-        self.sbm.ok_or(EINVAL)
+/// Sub-Block Mode: the geometry and the memory blocks of one device.
+///
+/// Lock order: the worker's state lock, then `mbs`, then `shown`.
+#[pin_data]
+pub(crate) struct Sbm {
+    pub(crate) geo: Geometry,
+    /// The memory blocks, up to the highest that was ever used.
+    #[pin]
+    mbs: Mutex<Mbs>,
+    /// What the status shows of `mbs`, as of its last release (see [`Sbm::mbs`]).
+    #[pin]
+    shown: SpinLock<SbmShown>,
+}
+
+/// What the status shows of the memory blocks.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SbmShown {
+    /// Memory blocks per state, in the order of [`MbState::ALL`].
+    pub(crate) mbs: [usize; MbState::ALL.len()],
+    /// Subblocks plugged.
+    pub(crate) sbs_plugged: usize,
+    /// Bytes of heap the block state holds.
+    pub(crate) state_bytes: usize,
+}
+
+impl Sbm {
+    /// Sub-Block Mode with geometry `geo`, no memory block in use yet, of the region `region`
+    /// claimed for `group`. The block state grows with the blocks in use, not with the region,
+    /// as the C driver's arrays do.
+    pub(crate) fn new(
+        region: &Arc<SystemRamRegion>,
+        group: &Arc<MemoryGroup>,
+        geo: Geometry,
+    ) -> Result<impl PinInit<Self, Error>> {
+        let mbs = Mbs::new(region, group, geo.first_mb, geo.mb_size, geo.sbs_per_mb)?;
+        let mut shown = SbmShown::default();
+        shown.mbs[0] = geo.nr_mbs;
+        Ok(try_pin_init!(Self {
+            geo,
+            mbs <- new_mutex!(mbs),
+            shown <- new_spinlock!(shown),
+        }))
+    }
+
+    /// What the status shows of the memory blocks.
+    pub(crate) fn shown(&self) -> SbmShown {
+        *self.shown.lock()
     }
 
     /// Bytes plugged in Sub-Block Mode.
-    pub(crate) fn sbm_plugged_bytes(&self) -> u64 {
-        let Ok(g) = self.geo() else {
-            return 0;
-        };
-        self.mbs().total_plugged() as u64 * g.sb_size.get()
+    fn plugged(&self) -> u64 {
+        // CAST: Subblock counts fit `u64`.
+        self.mbs().total_plugged() as u64 * self.geo.sb_size.get()
     }
 
-    fn could_add(&self, g: &Geometry) -> bool {
-        self.could_add_bytes(g.mb_size.get(), g.mb_size.get())
-    }
-
-    /// Whether `size` more offline memory stays within the offline threshold of
-    /// max(2 * `unit`, 1 GiB), as in the C driver.
-    pub(crate) fn could_add_bytes(&self, size: u64, unit: u64) -> bool {
-        let threshold = unit.saturating_mul(2).max(OFFLINE_THRESHOLD_MIN);
-        self.offline_bytes.load(Relaxed).saturating_add(size) <= threshold
+    fn could_add(&self, cx: &Context) -> bool {
+        cx.could_add_bytes(self.geo.mb_size.get(), self.geo.mb_size.get())
     }
 
     /// Plugs subblocks `[sb, sb + count)` of block `id`.
-    fn plug_sbs(&self, g: &Geometry, mbs: &mut Mbs, id: usize, sb: usize, count: usize) -> Result {
+    fn plug_sbs(&self, cx: &Context, mbs: &mut Mbs, id: usize, sb: usize, count: usize) -> Result {
+        let g = &self.geo;
         let addr = g.mb_addr(id) + sb as u64 * g.sb_size.get();
-        self.link.plug(addr, count as u64 * g.sb_size.get())?;
+        cx.link.plug(addr, count as u64 * g.sb_size.get())?;
         for s in sb..sb + count {
             mbs.set_plugged(id, s, true);
         }
@@ -598,14 +636,15 @@ impl VirtioMem {
     /// Unplugs subblocks `[sb, sb + count)` of block `id`.
     fn unplug_sbs(
         &self,
-        g: &Geometry,
+        cx: &Context,
         mbs: &mut Mbs,
         id: usize,
         sb: usize,
         count: usize,
     ) -> Result {
+        let g = &self.geo;
         let addr = g.mb_addr(id) + sb as u64 * g.sb_size.get();
-        let res = self.link.unplug(addr, count as u64 * g.sb_size.get());
+        let res = cx.link.unplug(addr, count as u64 * g.sb_size.get());
         // A request that got no answer may have been carried out: its subblocks count as
         // unplugged from now on, so that their memory is never onlined again.
         if res.is_ok() || res.is_err_and(no_answer) {
@@ -616,26 +655,10 @@ impl VirtioMem {
         res
     }
 
-    /// One pass of the worker in Sub-Block Mode: unplugs blocks left plugged but not added,
-    /// plugs or unplugs towards the requested size, and removes the blocks it emptied.
-    pub(crate) fn sbm_pass(&self, sizes: &Sizes) -> Result {
-        self.sbm_unplug_leftovers()?;
-        // Blocks left from an earlier run; their errors must not block the rest.
-        let _ = self.sbm_cleanup();
-        let plugged = self.sbm_plugged_bytes();
-        if sizes.requested > plugged {
-            self.sbm_plug(sizes.requested - plugged, sizes.usable)?;
-        } else if plugged > sizes.requested {
-            self.sbm_unplug(plugged - sizes.requested)?;
-        }
-        // Blocks emptied by this run that could not be removed yet: retry later.
-        self.sbm_cleanup()
-    }
-
     /// Plugs up to `diff` bytes: partially plugged blocks first, then new blocks within the
     /// first `usable` bytes of the region.
-    pub(crate) fn sbm_plug(&self, diff: u64, usable: u64) -> Result {
-        let g = self.geo()?;
+    fn plug(&self, cx: &Context, diff: u64, usable: u64) -> Result {
+        let g = &self.geo;
         let mut nb = usize::try_from(diff / g.sb_size)?;
         if nb == 0 {
             return Ok(());
@@ -650,7 +673,7 @@ impl VirtioMem {
                 if mbs.state(id) != class || mbs.in_transition(id) {
                     continue;
                 }
-                self.plug_any_sb(&g, &mut mbs, id, &mut nb)?;
+                self.plug_any_sb(cx, &mut mbs, id, &mut nb)?;
                 if nb == 0 {
                     return Ok(());
                 }
@@ -660,17 +683,17 @@ impl VirtioMem {
             if self.mbs().state(id) != MbState::Unused {
                 continue;
             }
-            if self.config_changed.load(Relaxed) {
+            if cx.config_changed.load(Relaxed) {
                 return Err(EAGAIN);
             }
-            if !self.could_add(&g) {
+            if !self.could_add(cx) {
                 return Err(ENOSPC);
             }
-            let limit = self.layout.addr.saturating_add(usable);
-            if g.mb_addr(id) + g.mb_size.get() > limit.min(self.layout.usable_end) {
+            let limit = cx.layout.addr.saturating_add(usable);
+            if g.mb_addr(id) + g.mb_size.get() > limit.min(cx.layout.usable_end) {
                 break;
             }
-            self.plug_and_add_mb(&g, id, &mut nb)?;
+            self.plug_and_add_mb(cx, id, &mut nb)?;
             if nb == 0 {
                 return Ok(());
             }
@@ -680,7 +703,8 @@ impl VirtioMem {
 
     /// Plugs unplugged subblocks of a partially plugged block; onlines their pages if the
     /// block is online.
-    fn plug_any_sb(&self, g: &Geometry, mbs: &mut Mbs, id: usize, nb: &mut usize) -> Result {
+    fn plug_any_sb(&self, cx: &Context, mbs: &mut Mbs, id: usize, nb: &mut usize) -> Result {
+        let g = &self.geo;
         while *nb > 0 {
             let Some(sb) = (0..g.sbs_per_mb).find(|&s| !mbs.is_plugged(id, s)) else {
                 break;
@@ -689,7 +713,7 @@ impl VirtioMem {
             while count < *nb && sb + count < g.sbs_per_mb && !mbs.is_plugged(id, sb + count) {
                 count += 1;
             }
-            if self.config_changed.load(Relaxed) {
+            if cx.config_changed.load(Relaxed) {
                 return Err(EAGAIN);
             }
             // The pages of an online block go online once plugged: find room for them first.
@@ -698,7 +722,7 @@ impl VirtioMem {
             } else {
                 None
             };
-            self.plug_sbs(g, mbs, id, sb, count)?;
+            self.plug_sbs(cx, mbs, id, sb, count)?;
             *nb -= count;
             if let Some(room) = room {
                 let start = g.sb_pfn(id, sb);
@@ -724,31 +748,22 @@ impl VirtioMem {
     }
 
     /// Plugs the first subblocks of an unused block and adds it.
-    fn plug_and_add_mb(&self, g: &Geometry, id: usize, nb: &mut usize) -> Result {
+    fn plug_and_add_mb(&self, cx: &Context, id: usize, nb: &mut usize) -> Result {
+        let g = &self.geo;
         let count = (*nb).min(g.sbs_per_mb);
         {
             let mut mbs = self.mbs();
             // State grows with the blocks in use, not with the region, as in the C driver.
             mbs.grow(id)?;
-            self.plug_sbs(g, &mut mbs, id, 0, count)?;
+            self.plug_sbs(cx, &mut mbs, id, 0, count)?;
             // Set before adding: the notifier allows onlining offline blocks only.
             mbs.set_state(id, MbState::of(false, false, count == g.sbs_per_mb));
         }
         let range = PhysRange::new(g.mb_addr(id), g.mb_size.get()).ok_or(EINVAL)?;
-        self.offline_bytes.fetch_add(g.mb_size.get(), Relaxed);
         // SAFETY: Only plugged subblocks are onlined: our online-page handler owns this range
         // and keeps unplugged subblocks offline; plugged ones stay accessible until we unplug
         // them, which we do only after taking their pages or removing the block.
-        let added = unsafe {
-            hotplug::add_driver_managed(
-                &self.region,
-                &self.group,
-                range,
-                AddOptions {
-                    merge_resource: true,
-                },
-            )
-        };
+        let added = unsafe { cx.add(range) };
         let mut mbs = self.mbs();
         match added {
             Ok(mem) => {
@@ -757,14 +772,7 @@ impl VirtioMem {
                 Ok(())
             }
             Err(e) => {
-                crate::device::sub_saturating(&self.offline_bytes, g.mb_size.get());
-                dev_err!(
-                    self.vdev,
-                    "adding memory block {:#x} failed: {}\n",
-                    range.start(),
-                    e.to_errno()
-                );
-                let s = if self.unplug_sbs(g, &mut mbs, id, 0, count).is_ok() {
+                let s = if self.unplug_sbs(cx, &mut mbs, id, 0, count).is_ok() {
                     MbState::Unused
                 } else {
                     MbState::Plugged
@@ -777,8 +785,8 @@ impl VirtioMem {
 
     /// Unplugs up to `diff` bytes, in the C driver's order of block classes, highest block
     /// first; online memory only with `unplug_online`.
-    pub(crate) fn sbm_unplug(&self, diff: u64) -> Result {
-        let g = self.geo()?;
+    fn unplug(&self, cx: &Context, diff: u64) -> Result {
+        let g = &self.geo;
         let mut nb = usize::try_from(diff / g.sb_size)?;
         if nb == 0 {
             return Ok(());
@@ -793,15 +801,15 @@ impl VirtioMem {
             MbState::Kernel,
         ];
         for (i, class) in classes.into_iter().enumerate() {
-            for id in self.unplug_candidates(&g, class, i >= 2)? {
+            for id in self.unplug_candidates(class, i >= 2)? {
                 // Rechecked by the callee in the critical section that acts on the block.
                 if self.mbs().state(id) != class {
                     continue;
                 }
                 if i < 2 {
-                    self.unplug_offline_mb(&g, id, class, &mut nb)?;
+                    self.unplug_offline_mb(cx, id, class, &mut nb)?;
                 } else {
-                    self.unplug_online_mb(&g, id, class, &mut nb)?;
+                    self.unplug_online_mb(cx, id, class, &mut nb)?;
                 }
                 if nb == 0 {
                     return Ok(());
@@ -817,7 +825,8 @@ impl VirtioMem {
     /// The blocks of state `class`, in the order to try them: the highest first, as in the C
     /// driver, except that online blocks (`online`) go cheapest first by the [`Cost`] of their
     /// plugged subblocks (see [`crate::order`]).
-    fn unplug_candidates(&self, g: &Geometry, class: MbState, online: bool) -> Result<KVec<usize>> {
+    fn unplug_candidates(&self, class: MbState, online: bool) -> Result<KVec<usize>> {
+        let g = &self.geo;
         let mut ids = KVec::new();
         let mbs = self.mbs();
         for id in (0..mbs.len()).rev() {
@@ -854,7 +863,8 @@ impl VirtioMem {
 
     /// Unplugs subblocks of an offline block of state `class`, highest first; removes it once
     /// empty. Does nothing if the block changed state or is in transition meanwhile.
-    fn unplug_offline_mb(&self, g: &Geometry, id: usize, class: MbState, nb: &mut usize) -> Result {
+    fn unplug_offline_mb(&self, cx: &Context, id: usize, class: MbState, nb: &mut usize) -> Result {
+        let g = &self.geo;
         let mem = {
             let mut mbs = self.mbs();
             if mbs.state(id) != class || mbs.in_transition(id) {
@@ -870,11 +880,11 @@ impl VirtioMem {
                 while first > 0 && mbs.is_plugged(id, first - 1) && sb + 1 - first < *nb {
                     first -= 1;
                 }
-                if self.config_changed.load(Relaxed) {
+                if cx.config_changed.load(Relaxed) {
                     return Err(EAGAIN);
                 }
                 let count = sb + 1 - first;
-                let r = self.unplug_sbs(g, &mut mbs, id, first, count);
+                let r = self.unplug_sbs(cx, &mut mbs, id, first, count);
                 if mbs.nr_plugged(id) != g.sbs_per_mb {
                     mbs.set_state(id, MbState::OfflinePartial);
                 }
@@ -891,68 +901,31 @@ impl VirtioMem {
         if let Some(mem) = mem {
             if let Err((e, mem)) = mem.remove() {
                 // An offline block whose subblocks are all unplugged must be removable.
-                dev_err!(
-                    self.vdev,
-                    "removing offline block failed: {}\n",
-                    e.to_errno()
-                );
+                dev_err!(cx.vdev, "removing offline block failed: {}\n", e.to_errno());
                 let mut mbs = self.mbs();
                 mbs.put_mem(mem);
                 mbs.set_state(id, MbState::OfflinePartial);
                 return Err(EBUSY);
             }
-            crate::device::sub_saturating(&self.offline_bytes, g.mb_size.get());
+            cx.removed(g.mb_size.get());
         }
         Ok(())
-    }
-
-    /// Takes `[pfn, pfn + nr)` of an online block from the page allocator, with up to
-    /// `FAKE_OFFLINE_TRIES_MOVABLE` tries in `ZONE_MOVABLE` and one elsewhere, as the C driver.
-    ///
-    /// Called with `mbs` (Sub-Block Mode) or `bb_kept` (Big Block Mode) held, which keeps the
-    /// block online: offlining waits for that lock in our notifier.
-    pub(crate) fn fake_offline(
-        &self,
-        pfn: usize,
-        nr: usize,
-        movable: bool,
-    ) -> Result<OfflinePages> {
-        let tries = if movable {
-            FAKE_OFFLINE_TRIES_MOVABLE
-        } else {
-            1
-        };
-        let mut rc = EBUSY;
-        for _ in 0..tries {
-            if self.config_changed.load(Relaxed) {
-                return Err(EAGAIN);
-            }
-            // SAFETY: The range lies in one online memory block, which is onlined into one zone
-            // as a whole and stays online while the caller holds `mbs`: offlining waits for it
-            // in our notifier.
-            match unsafe { ContigRange::alloc(pfn, nr, GFP_KERNEL) } {
-                Ok(range) => return Ok(range.into_offline()),
-                Err(e) if e == ENOMEM => return Err(e),
-                Err(e) => rc = e,
-            }
-        }
-        Err(if rc == EINTR { EBUSY } else { rc })
     }
 
     /// Unplugs subblocks of an online block of state `class`: the whole block at once if
     /// possible, else subblock by subblock, cheapest first. Removes the block once empty. Does
     /// nothing if the block changed state or is in transition meanwhile.
-    fn unplug_online_mb(&self, g: &Geometry, id: usize, class: MbState, nb: &mut usize) -> Result {
+    fn unplug_online_mb(&self, cx: &Context, id: usize, class: MbState, nb: &mut usize) -> Result {
         {
             let mut mbs = self.mbs();
             if mbs.state(id) != class || mbs.in_transition(id) {
                 return Ok(());
             }
-            if !self.unplug_online_whole(g, &mut mbs, id, nb)? {
-                self.unplug_online_sbs(g, &mut mbs, id, nb)?;
+            if !self.unplug_online_whole(cx, &mut mbs, id, nb)? {
+                self.unplug_online_sbs(cx, &mut mbs, id, nb)?;
             }
         }
-        self.try_remove_unplugged(g, id);
+        self.try_remove_unplugged(cx, id);
         Ok(())
     }
 
@@ -961,22 +934,23 @@ impl VirtioMem {
     /// kept it.
     fn unplug_online_whole(
         &self,
-        g: &Geometry,
+        cx: &Context,
         mbs: &mut Mbs,
         id: usize,
         nb: &mut usize,
     ) -> Result<bool> {
+        let g = &self.geo;
         let movable = matches!(mbs.state(id), MbState::Movable | MbState::MovablePartial);
         let whole = *nb >= g.sbs_per_mb
             && mbs.nr_plugged(id) == g.sbs_per_mb
             // SAFETY: `mbs` is held with the block online, so it is not removed.
-            && unsafe { self.can_take_online(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages()) };
+            && unsafe { cx.can_take_online(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages()) };
         if !whole {
             mbs.set_busy(id, 0);
             return Ok(false);
         }
         mbs.reserve_kept(id, 1)?;
-        let pages = match self.fake_offline(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages(), movable) {
+        let pages = match cx.fake_offline(g.sb_pfn(id, 0), g.sbs_per_mb * g.sb_pages(), movable) {
             Ok(pages) => pages,
             Err(e) if e == EBUSY => {
                 mbs.shrink_kept(id);
@@ -988,22 +962,22 @@ impl VirtioMem {
                 return Err(e);
             }
         };
-        if let Err(e) = self.unplug_sbs(g, mbs, id, 0, g.sbs_per_mb) {
+        if let Err(e) = self.unplug_sbs(cx, mbs, id, 0, g.sbs_per_mb) {
             return Err(Self::unplug_failed(mbs, id, pages, e));
         }
         mbs.keep(id, pages);
         mbs.set_state(id, partial(mbs.state(id)));
         mbs.set_busy(id, 0);
-        self.migrated_bytes.fetch_add(g.mb_size.get(), Relaxed);
+        cx.migrated_bytes.fetch_add(g.mb_size.get(), Relaxed);
         *nb -= g.sbs_per_mb;
         Ok(true)
     }
 
     /// Unplugs plugged subblocks of online block `id`, cheapest first, until `nb` are done.
     /// Counts in its busy count the subblocks that pages in use kept.
-    fn unplug_online_sbs(&self, g: &Geometry, mbs: &mut Mbs, id: usize, nb: &mut usize) -> Result {
+    fn unplug_online_sbs(&self, cx: &Context, mbs: &mut Mbs, id: usize, nb: &mut usize) -> Result {
         let movable = matches!(mbs.state(id), MbState::Movable | MbState::MovablePartial);
-        let res = self.unplug_online_sbs_in_order(g, mbs, id, nb, movable);
+        let res = self.unplug_online_sbs_in_order(cx, mbs, id, nb, movable);
         // Room reserved for pages that were not taken.
         mbs.shrink_kept(id);
         res
@@ -1011,24 +985,25 @@ impl VirtioMem {
 
     fn unplug_online_sbs_in_order(
         &self,
-        g: &Geometry,
+        cx: &Context,
         mbs: &mut Mbs,
         id: usize,
         nb: &mut usize,
         movable: bool,
     ) -> Result {
+        let g = &self.geo;
         for sb in Self::sb_unplug_order(g, mbs, id)? {
             if *nb == 0 {
                 break;
             }
             // SAFETY: `mbs` is held with the block online, so it is not removed.
-            if !unsafe { self.can_take_online(g.sb_pfn(id, sb), g.sb_pages()) } {
+            if !unsafe { cx.can_take_online(g.sb_pfn(id, sb), g.sb_pages()) } {
                 // Memory is short and this subblock is in use: leave it for a later run.
                 // Others may be free.
                 continue;
             }
             mbs.reserve_kept(id, 1)?;
-            let pages = match self.fake_offline(g.sb_pfn(id, sb), g.sb_pages(), movable) {
+            let pages = match cx.fake_offline(g.sb_pfn(id, sb), g.sb_pages(), movable) {
                 Ok(p) => p,
                 Err(e) if e == EBUSY => {
                     mbs.set_busy(id, mbs.busy(id) + 1);
@@ -1036,12 +1011,12 @@ impl VirtioMem {
                 }
                 Err(e) => return Err(e),
             };
-            if let Err(e) = self.unplug_sbs(g, mbs, id, sb, 1) {
+            if let Err(e) = self.unplug_sbs(cx, mbs, id, sb, 1) {
                 return Err(Self::unplug_failed(mbs, id, pages, e));
             }
             mbs.keep(id, pages);
             mbs.set_state(id, partial(mbs.state(id)));
-            self.migrated_bytes.fetch_add(g.sb_size.get(), Relaxed);
+            cx.migrated_bytes.fetch_add(g.sb_size.get(), Relaxed);
             *nb -= 1;
         }
         Ok(())
@@ -1066,7 +1041,8 @@ impl VirtioMem {
 
     /// Removes block `id` if it has nothing plugged: offlines it first if it is online.
     /// Returns `false` if that failed, for a later run to retry.
-    pub(crate) fn try_remove_unplugged(&self, g: &Geometry, id: usize) -> bool {
+    fn try_remove_unplugged(&self, cx: &Context, id: usize) -> bool {
+        let g = &self.geo;
         let (mem, online) = {
             let mut mbs = self.mbs();
             let state = mbs.state(id);
@@ -1094,7 +1070,7 @@ impl VirtioMem {
             Ok(()) => {
                 let mut mbs = self.mbs();
                 mbs.set_state(id, MbState::Unused);
-                crate::device::sub_saturating(&self.offline_bytes, g.mb_size.get());
+                cx.removed(g.mb_size.get());
                 true
             }
             Err((_, mem)) => {
@@ -1105,12 +1081,11 @@ impl VirtioMem {
     }
 
     /// Removes blocks whose subblocks are all unplugged (an earlier attempt failed).
-    pub(crate) fn sbm_cleanup(&self) -> Result {
-        let g = self.geo()?;
+    fn cleanup(&self, cx: &Context) -> Result {
         let nr = self.mbs().len();
         let mut ok = true;
         for id in 0..nr {
-            ok &= self.try_remove_unplugged(&g, id);
+            ok &= self.try_remove_unplugged(cx, id);
         }
         if ok {
             Ok(())
@@ -1119,33 +1094,23 @@ impl VirtioMem {
         }
     }
 
-    /// The online-page handler: in Sub-Block Mode plugged subblocks go online and unplugged
-    /// ones stay offline; Big Block Mode is [`VirtioMem::bbm_online_pages`].
-    pub(crate) fn online_pages(&self, chunk: OnlineChunk) {
-        let Ok(g) = self.geo() else {
-            return self.bbm_online_pages(chunk);
-        };
-        let sb_order = g.sb_pages().trailing_zeros();
-        let mut mbs = self.mbs();
-        self.online_split(&g, &mut mbs, chunk, sb_order);
-    }
-
     /// Splits `c` down to subblocks (the recursion is at most `MAX_PAGE_ORDER` deep).
-    fn online_split(&self, g: &Geometry, mbs: &mut Mbs, c: OnlineChunk, sb_order: u32) {
+    fn online_split(&self, mbs: &mut Mbs, c: OnlineChunk, sb_order: u32) {
         if c.order() > sb_order {
             match c.split() {
                 Ok((a, b)) => {
-                    self.online_split(g, mbs, a, sb_order);
-                    self.online_split(g, mbs, b, sb_order);
+                    self.online_split(mbs, a, sb_order);
+                    self.online_split(mbs, b, sb_order);
                 }
-                Err(c) => self.online_piece(g, mbs, c),
+                Err(c) => self.online_piece(mbs, c),
             }
         } else {
-            self.online_piece(g, mbs, c);
+            self.online_piece(mbs, c);
         }
     }
 
-    fn online_piece(&self, g: &Geometry, mbs: &mut Mbs, c: OnlineChunk) {
+    fn online_piece(&self, mbs: &mut Mbs, c: OnlineChunk) {
+        let g = &self.geo;
         let addr = (c.pfn() as u64) << PAGE_SHIFT;
         let nr = mbs.len();
         let (id, sb) = match g.mb_of(addr, nr) {
@@ -1170,12 +1135,11 @@ impl VirtioMem {
     }
 
     /// Unplugs blocks that are plugged but not added.
-    pub(crate) fn sbm_unplug_leftovers(&self) -> Result {
-        let g = self.geo()?;
+    fn unplug_leftovers(&self, cx: &Context) -> Result {
         let mut mbs = self.mbs();
         for id in 0..mbs.len() {
             if mbs.state(id) == MbState::Plugged {
-                self.unplug_plugged_runs(&g, &mut mbs, id)?;
+                self.unplug_plugged_runs(cx, &mut mbs, id)?;
                 mbs.set_state(id, MbState::Unused);
             }
         }
@@ -1184,7 +1148,8 @@ impl VirtioMem {
 
     /// Unplugs every run of plugged subblocks of block `id` (the device refuses ranges that
     /// contain unplugged blocks).
-    fn unplug_plugged_runs(&self, g: &Geometry, mbs: &mut Mbs, id: usize) -> Result {
+    fn unplug_plugged_runs(&self, cx: &Context, mbs: &mut Mbs, id: usize) -> Result {
+        let g = &self.geo;
         let mut sb = 0;
         while sb < g.sbs_per_mb {
             if !mbs.is_plugged(id, sb) {
@@ -1195,96 +1160,10 @@ impl VirtioMem {
             while end < g.sbs_per_mb && mbs.is_plugged(id, end) {
                 end += 1;
             }
-            self.unplug_sbs(g, mbs, id, sb, end - sb)?;
+            self.unplug_sbs(cx, mbs, id, sb, end - sb)?;
             sb = end;
         }
         Ok(())
-    }
-
-    /// Teardown: removes and unplugs offline blocks; online ones stay, with their unplugged
-    /// subblocks kept offline for good. Returns the number of blocks that stay.
-    pub(crate) fn sbm_teardown(&self) -> u64 {
-        let Ok(g) = self.geo() else {
-            return 0;
-        };
-        // No transition starts once `removing` is set (the notifier checks it under `mbs`):
-        // taking `mbs` once orders our store before any later check. Then wait for the
-        // transitions in flight, so that the snapshot below is final.
-        drop(self.mbs());
-        loop {
-            let mbs = self.mbs();
-            if !(0..mbs.len()).any(|id| mbs.in_transition(id)) {
-                break;
-            }
-            drop(mbs);
-            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
-        }
-        let nr = self.mbs().len();
-        let mut stay = 0;
-        for id in 0..nr {
-            let (state, mem) = {
-                let mut mbs = self.mbs();
-                (mbs.state(id), mbs.take_mem(id))
-            };
-            match (state, mem) {
-                (MbState::Offline | MbState::OfflinePartial, Some(mem)) => match mem.remove() {
-                    Ok(()) => {
-                        let mut mbs = self.mbs();
-                        self.unplug_plugged_runs(&g, &mut mbs, id).ok();
-                        mbs.set_state(id, MbState::Unused);
-                    }
-                    Err((_, mem)) => {
-                        stay += 1;
-                        mem.leak();
-                    }
-                },
-                (MbState::Plugged, _) => {
-                    let mut mbs = self.mbs();
-                    self.unplug_plugged_runs(&g, &mut mbs, id).ok();
-                }
-                (_, Some(mem)) => {
-                    stay += 1;
-                    mem.leak();
-                    // Their memory may be unplugged: they must never be onlined again.
-                    let mut mbs = self.mbs();
-                    for t in mbs.drain_kept(id) {
-                        core::mem::forget(t);
-                    }
-                }
-                (_, None) => {}
-            }
-        }
-        stay
-    }
-
-    /// Memory notifier, Sub-Block Mode part.
-    pub(crate) fn sbm_notify(
-        &self,
-        event: kernel::mm::hotplug::notifier::Event,
-        r: PhysRange,
-    ) -> kernel::mm::hotplug::notifier::NotifyResult {
-        use kernel::mm::hotplug::notifier::{
-            Event,
-            NotifyResult, //
-        };
-        let Ok(g) = self.geo() else {
-            return NotifyResult::Ok;
-        };
-        let mut mbs = self.mbs();
-        let nr = mbs.len();
-        let Some(id) = g.mb_of(r.start(), nr) else {
-            return NotifyResult::Veto(EINVAL);
-        };
-        if r.start() != g.mb_addr(id) || r.size() != g.mb_size.get() {
-            // The core notifies exactly one memory block at a time.
-            return NotifyResult::Veto(EINVAL);
-        }
-        // Checked under `mbs`, which teardown holds while it sets `removing`.
-        if matches!(event, Event::GoingOnline | Event::GoingOffline) && self.removing.load(Relaxed)
-        {
-            return NotifyResult::Veto(EBUSY);
-        }
-        Self::mb_event(&g, &mut mbs, id, event, r)
     }
 
     /// Applies memory notifier event `event` for memory block `id` (at `r`) to its state and
@@ -1293,13 +1172,9 @@ impl VirtioMem {
         g: &Geometry,
         mbs: &mut Mbs,
         id: usize,
-        event: kernel::mm::hotplug::notifier::Event,
+        event: Event,
         r: PhysRange,
-    ) -> kernel::mm::hotplug::notifier::NotifyResult {
-        use kernel::mm::hotplug::notifier::{
-            Event,
-            NotifyResult, //
-        };
+    ) -> NotifyResult {
         let full = mbs.nr_plugged(id) == g.sbs_per_mb;
         match event {
             Event::GoingOnline => Self::going_online(g, mbs, id),
@@ -1347,12 +1222,7 @@ impl VirtioMem {
     /// `GoingOnline` for block `mb`: only offline blocks this driver added may go online (as
     /// in C), with room reserved for the pages of unplugged subblocks, which our online-page
     /// handler keeps back.
-    fn going_online(
-        g: &Geometry,
-        mbs: &mut Mbs,
-        id: usize,
-    ) -> kernel::mm::hotplug::notifier::NotifyResult {
-        use kernel::mm::hotplug::notifier::NotifyResult;
+    fn going_online(g: &Geometry, mbs: &mut Mbs, id: usize) -> NotifyResult {
         if !matches!(mbs.state(id), MbState::Offline | MbState::OfflinePartial) {
             // Not memory this driver added and plugged, or a block being removed.
             return NotifyResult::Veto(EPERM);
@@ -1370,19 +1240,129 @@ impl VirtioMem {
 
     /// Locks the memory blocks. The status shows their counts as of the last release: the
     /// worker holds `mbs` while it migrates a block's pages away, which can take seconds.
-    pub(crate) fn mbs(&self) -> MbsGuard<'_> {
+    fn mbs(&self) -> MbsGuard<'_> {
         MbsGuard {
-            vm: self,
+            sbm: self,
             mbs: self.mbs.lock(),
             changed: false,
         }
     }
 }
 
-/// [`VirtioMem::mbs`] locked; publishes the counts for the status when released, if it was
-/// borrowed mutably.
-pub(crate) struct MbsGuard<'a> {
-    vm: &'a VirtioMem,
+impl BlockMode for Sbm {
+    /// One pass of the worker in Sub-Block Mode: unplugs blocks left plugged but not added,
+    /// plugs or unplugs towards the requested size, and removes the blocks it emptied.
+    fn pass(&self, cx: &Context, sizes: &Sizes) -> Result {
+        self.unplug_leftovers(cx)?;
+        // Blocks left from an earlier run; their errors must not block the rest.
+        let _ = self.cleanup(cx);
+        let plugged = self.plugged();
+        if sizes.requested > plugged {
+            self.plug(cx, sizes.requested - plugged, sizes.usable)?;
+        } else if plugged > sizes.requested {
+            self.unplug(cx, plugged - sizes.requested)?;
+        }
+        // Blocks emptied by this run that could not be removed yet: retry later.
+        self.cleanup(cx)
+    }
+
+    fn plugged_bytes(&self) -> u64 {
+        self.plugged()
+    }
+
+    /// Memory blocks: the notifier checks that `r` is exactly one.
+    fn may_be_unit(&self, _r: PhysRange) -> bool {
+        true
+    }
+
+    fn owns(&self, cx: &Context, r: PhysRange) -> bool {
+        self.geo.mb_of(r.start(), usize::MAX).is_some() && r.last() < cx.layout.usable_end
+    }
+
+    /// Plugged subblocks go online and unplugged ones stay offline.
+    fn online_pages(&self, _cx: &Context, chunk: OnlineChunk) {
+        let sb_order = self.geo.sb_pages().trailing_zeros();
+        let mut mbs = self.mbs();
+        self.online_split(&mut mbs, chunk, sb_order);
+    }
+
+    /// Memory notifier, Sub-Block Mode part.
+    fn notify(&self, cx: &Context, event: Event, r: PhysRange) -> NotifyResult {
+        let g = &self.geo;
+        let mut mbs = self.mbs();
+        let nr = mbs.len();
+        let Some(id) = g.mb_of(r.start(), nr) else {
+            return NotifyResult::Veto(EINVAL);
+        };
+        if r.start() != g.mb_addr(id) || r.size() != g.mb_size.get() {
+            // The core notifies exactly one memory block at a time.
+            return NotifyResult::Veto(EINVAL);
+        }
+        // Checked under `mbs`, which teardown holds while it sets `removing`.
+        if matches!(event, Event::GoingOnline | Event::GoingOffline) && cx.removing.load(Relaxed) {
+            return NotifyResult::Veto(EBUSY);
+        }
+        Self::mb_event(g, &mut mbs, id, event, r)
+    }
+
+    /// Teardown: removes and unplugs offline blocks; online ones stay, with their unplugged
+    /// subblocks kept offline for good. Returns the number of blocks that stay.
+    fn teardown(&self, cx: &Context) -> u64 {
+        // No transition starts once `removing` is set (the notifier checks it under `mbs`):
+        // taking `mbs` once orders our store before any later check. Then wait for the
+        // transitions in flight, so that the snapshot below is final.
+        drop(self.mbs());
+        loop {
+            let mbs = self.mbs();
+            if !(0..mbs.len()).any(|id| mbs.in_transition(id)) {
+                break;
+            }
+            drop(mbs);
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+        }
+        let nr = self.mbs().len();
+        let mut stay = 0;
+        for id in 0..nr {
+            let (state, mem) = {
+                let mut mbs = self.mbs();
+                (mbs.state(id), mbs.take_mem(id))
+            };
+            match (state, mem) {
+                (MbState::Offline | MbState::OfflinePartial, Some(mem)) => match mem.remove() {
+                    Ok(()) => {
+                        let mut mbs = self.mbs();
+                        self.unplug_plugged_runs(cx, &mut mbs, id).ok();
+                        mbs.set_state(id, MbState::Unused);
+                    }
+                    Err((_, mem)) => {
+                        stay += 1;
+                        mem.leak();
+                    }
+                },
+                (MbState::Plugged, _) => {
+                    let mut mbs = self.mbs();
+                    self.unplug_plugged_runs(cx, &mut mbs, id).ok();
+                }
+                (_, Some(mem)) => {
+                    stay += 1;
+                    mem.leak();
+                    // Their memory may be unplugged: they must never be onlined again.
+                    let mut mbs = self.mbs();
+                    for t in mbs.drain_kept(id) {
+                        core::mem::forget(t);
+                    }
+                }
+                (_, None) => {}
+            }
+        }
+        stay
+    }
+}
+
+/// [`Sbm::mbs`] locked; publishes the counts for the status when released, if it was borrowed
+/// mutably.
+struct MbsGuard<'a> {
+    sbm: &'a Sbm,
     mbs: MutexGuard<'a, Mbs>,
     changed: bool,
 }
@@ -1409,17 +1389,13 @@ impl Drop for MbsGuard<'_> {
         }
         let mut counts = [0; MbState::ALL.len()];
         // The blocks `mbs` does not reach yet are unused (`MbState::ALL[0]`).
-        counts[0] = self
-            .vm
-            .sbm
-            .map_or(0, |g| g.nr_mbs)
-            .saturating_sub(self.mbs.len());
+        counts[0] = self.sbm.geo.nr_mbs.saturating_sub(self.mbs.len());
         for id in 0..self.mbs.len() {
             counts[usize::from(self.mbs.state(id).bits())] += 1;
         }
         let plugged = self.mbs.total_plugged();
         let bytes = self.mbs.heap_bytes();
-        let mut shown = self.vm.shown.lock();
+        let mut shown = self.sbm.shown.lock();
         shown.mbs = counts;
         shown.sbs_plugged = plugged;
         shown.state_bytes = bytes;

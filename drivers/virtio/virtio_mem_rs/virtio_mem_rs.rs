@@ -10,6 +10,7 @@
 
 mod bbm;
 mod config;
+mod context;
 mod device;
 mod driver;
 #[cfg(CONFIG_PROC_VMCORE)]
