@@ -62,13 +62,6 @@ impl<T: Handler> Registration<T> {
     where
         Error: From<E>,
     {
-        let init = move |slot: *mut T| {
-            // SAFETY: `pin_init_from_closure` hands us a slot valid for a pinned `T`.
-            unsafe { pin_init::raw_try_init(slot, handler) }.map_err(Error::from)
-        };
-        // SAFETY: `init` initializes `slot` fully on success (by `handler`'s contract), leaves
-        // nothing to drop on failure, and does not move `slot`.
-        let handler = unsafe { pin_init::pin_init_from_closure(init) };
         try_pin_init!(Self {
             // Initialized before `cb` is registered: ready for the first call.
             handler <- handler,
