@@ -106,9 +106,8 @@ impl Bbs {
     }
 
     fn set_bit(&mut self, id: usize, bit: u8, on: bool) {
-        let b = self.set.state(id) & !bit;
         // Only big blocks below `len()` change.
-        let _ = self.set.set_state(id, if on { b | bit } else { b });
+        let _ = self.set.update_state(id, bit, if on { bit } else { 0 });
     }
 
     /// Records big block `id`, which is not added, as plugged on the device or not.

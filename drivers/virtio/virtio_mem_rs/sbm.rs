@@ -181,12 +181,20 @@ struct Extra {
 /// kept in its byte of the [`AddedBlocks`] set, which also holds whether it is added) and a bit
 /// per subblock (plugged or not). The few blocks that keep pages offline, or whose last unplug
 /// met pages in use, have an [`Extra`] besides.
+///
+/// # Invariants
+///
+/// `counts[s]` is the number of blocks below `len()` in the state of bits `s`, and
+/// `nr_plugged` the number of bits set in `plugged`: the status reads them on every release of
+/// the lock, which the online-page handler takes for every chunk it gets.
 pub(crate) struct Mbs {
     blocks: AddedBlocks,
     /// One bit per subblock: bit `id * sbs_per_mb + sb`.
     plugged: KVVec<u64>,
     sbs_per_mb: usize,
     extras: KVec<Extra>,
+    counts: [usize; MbState::ALL.len()],
+    nr_plugged: usize,
 }
 
 impl Mbs {
@@ -203,6 +211,8 @@ impl Mbs {
             plugged: KVVec::new(),
             sbs_per_mb,
             extras: KVec::new(),
+            counts: [0; MbState::ALL.len()],
+            nr_plugged: 0,
         })
     }
 
@@ -225,7 +235,11 @@ impl Mbs {
         if words > self.plugged.len() {
             self.plugged.resize(words, 0, GFP_KERNEL)?;
         }
-        self.blocks.grow(len)
+        let old = self.len();
+        let res = self.blocks.grow(len);
+        // New blocks are unused (state bits 0).
+        self.counts[0] += self.len() - old;
+        res
     }
 
     pub(crate) fn state(&self, id: usize) -> MbState {
@@ -233,9 +247,13 @@ impl Mbs {
     }
 
     fn set_state(&mut self, id: usize, s: MbState) {
-        let b = self.blocks.state(id);
+        let old = self.state(id);
         // Only blocks below `len()` change state.
-        let _ = self.blocks.set_state(id, (b & !STATE_MASK) | s.bits());
+        if self.blocks.update_state(id, STATE_MASK, s.bits()).is_ok() {
+            let o = usize::from(old.bits());
+            self.counts[o] = self.counts[o].saturating_sub(1);
+            self.counts[usize::from(s.bits())] += 1;
+        }
     }
 
     pub(crate) fn in_transition(&self, id: usize) -> bool {
@@ -243,10 +261,9 @@ impl Mbs {
     }
 
     fn set_in_transition(&mut self, id: usize, on: bool) {
-        let b = self.blocks.state(id) & !IN_TRANSITION;
-        let _ = self
-            .blocks
-            .set_state(id, if on { b | IN_TRANSITION } else { b });
+        let bits = if on { IN_TRANSITION } else { 0 };
+        // Only blocks below `len()` change.
+        let _ = self.blocks.update_state(id, IN_TRANSITION, bits);
     }
 
     fn is_plugged(&self, id: usize, sb: usize) -> bool {
@@ -264,10 +281,13 @@ impl Mbs {
             return;
         }
         if let Some(w) = self.plugged.get_mut(bit / 64) {
-            if on {
-                *w |= 1 << (bit % 64);
-            } else {
-                *w &= !(1 << (bit % 64));
+            let mask = 1 << (bit % 64);
+            if on && *w & mask == 0 {
+                *w |= mask;
+                self.nr_plugged += 1;
+            } else if !on && *w & mask != 0 {
+                *w &= !mask;
+                self.nr_plugged = self.nr_plugged.saturating_sub(1);
             }
         }
     }
@@ -293,7 +313,12 @@ impl Mbs {
 
     /// Subblocks plugged, in all blocks.
     fn total_plugged(&self) -> usize {
-        self.plugged.iter().map(|w| w.count_ones() as usize).sum()
+        self.nr_plugged
+    }
+
+    /// Blocks below `len()` per state, in the order of [`MbState::ALL`].
+    fn counts(&self) -> [usize; MbState::ALL.len()] {
+        self.counts
     }
 
     fn extra(&self, id: usize) -> Option<&Extra> {
@@ -1387,12 +1412,9 @@ impl Drop for MbsGuard<'_> {
         if !self.changed {
             return;
         }
-        let mut counts = [0; MbState::ALL.len()];
+        let mut counts = self.mbs.counts();
         // The blocks `mbs` does not reach yet are unused (`MbState::ALL[0]`).
-        counts[0] = self.sbm.geo.nr_mbs.saturating_sub(self.mbs.len());
-        for id in 0..self.mbs.len() {
-            counts[usize::from(self.mbs.state(id).bits())] += 1;
-        }
+        counts[0] += self.sbm.geo.nr_mbs.saturating_sub(self.mbs.len());
         let plugged = self.mbs.total_plugged();
         let bytes = self.mbs.heap_bytes();
         let mut shown = self.sbm.shown.lock();

@@ -508,11 +508,12 @@ impl AddedBlocks {
         self.units.get(i).map_or(0, |b| b & Self::STATE_BITS)
     }
 
-    /// Sets the caller's state of unit `i` to the [`Self::STATE_BITS`] of `state`. `EINVAL`
-    /// beyond [`Self::len`].
-    pub fn set_state(&mut self, i: usize, state: u8) -> Result {
+    /// Sets the bits of `mask` in the caller's state of unit `i` to those of `bits`, leaving
+    /// the others; only [`Self::STATE_BITS`] count. `EINVAL` beyond [`Self::len`].
+    pub fn update_state(&mut self, i: usize, mask: u8, bits: u8) -> Result {
         let b = self.units.get_mut(i).ok_or(EINVAL)?;
-        *b = (*b & ADDED) | (state & Self::STATE_BITS);
+        let mask = mask & Self::STATE_BITS;
+        *b = (*b & !mask) | (bits & mask);
         Ok(())
     }
 
