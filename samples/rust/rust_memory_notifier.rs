@@ -29,8 +29,8 @@ use kernel::{
         notifier::{
             self,
             Event,
+            Notification,
             NotifyResult,
-            PfnRange,
             Registration, //
         },
         online::{
@@ -192,8 +192,8 @@ impl State {
 struct Recorder(Arc<State>);
 
 impl notifier::Handler for Recorder {
-    fn notify(&self, event: Event, range: PfnRange) -> NotifyResult {
-        let st = &self.0;
+    fn notify(&self, n: &Notification<'_>) -> NotifyResult {
+        let (st, event, range) = (&self.0, n.event(), n.range());
         // The core notifies one memory block at a time.
         let block = st.block_of(range.start_pfn());
         {
@@ -221,15 +221,13 @@ impl notifier::Handler for Recorder {
                 .lock()
                 .iter_mut()
                 .filter(|p| in_block(p))
-                // SAFETY: We handle `GoingOffline` for the block of these pages.
-                .for_each(|p| unsafe { p.going_offline() }),
+                .for_each(|p| p.going_offline(n)),
             Event::CancelOffline => st
                 .offline
                 .lock()
                 .iter_mut()
                 .filter(|p| in_block(p))
-                // SAFETY: We handle `CancelOffline` for the same offlining of their block.
-                .for_each(|p| unsafe { p.cancel_offline() }),
+                .for_each(|p| p.cancel_offline(n)),
             Event::Offline => {
                 let mut offline = st.offline.lock();
                 let mut i = 0;

@@ -32,6 +32,7 @@ use kernel::{
         self,
         notifier::{
             Event,
+            Notification,
             NotifyResult, //
         },
         online::OnlineChunk,
@@ -695,8 +696,9 @@ impl BlockMode for Bbm {
 
     /// The memory notifier's part for Big Block Mode: tracks onlining, and lets offlining skip
     /// the pages [`Self::fake_offline`] and [`BlockMode::online_pages`] took.
-    fn notify(&self, _cx: &Context, event: Event, r: PhysRange) -> NotifyResult {
+    fn notify(&self, _cx: &Context, n: &Notification<'_>, r: PhysRange) -> NotifyResult {
         let mut kept = self.kept.lock();
+        let event = n.event();
         match event {
             Event::GoingOnline => {
                 // Onlining runs under the device hotplug lock: one at a time. Memory of the
@@ -716,10 +718,8 @@ impl BlockMode for Bbm {
         while let Some(i) = kept_in(&kept, from, r) {
             from = i + 1;
             match event {
-                // SAFETY: We handle `GoingOffline` for the block of these pages.
-                Event::GoingOffline => unsafe { kept[i].going_offline() },
-                // SAFETY: We handle `CancelOffline` for the same offlining.
-                Event::CancelOffline => unsafe { kept[i].cancel_offline() },
+                Event::GoingOffline => kept[i].going_offline(n),
+                Event::CancelOffline => kept[i].cancel_offline(n),
                 _ => {
                     let Ok(p) = kept.remove(i) else {
                         break;

@@ -18,7 +18,7 @@ use kernel::{
     mm::hotplug::{
         self,
         notifier::{
-            Event,
+            Notification,
             NotifyResult, //
         },
         online::OnlineChunk,
@@ -152,8 +152,8 @@ pub(crate) trait BlockMode {
     /// The online-page handler: decides which pages of `chunk` go online.
     fn online_pages(&self, cx: &Context, chunk: OnlineChunk);
 
-    /// The memory notifier's part of the mode, for memory `r` of the device.
-    fn notify(&self, cx: &Context, event: Event, r: PhysRange) -> NotifyResult;
+    /// The memory notifier's part of the mode, for `n` on memory `r` of the device.
+    fn notify(&self, cx: &Context, n: &Notification<'_>, r: PhysRange) -> NotifyResult;
 
     /// Removes and unplugs what can be; online memory stays. Returns the number of blocks that
     /// stay.

@@ -17,8 +17,8 @@ use kernel::{
         notifier::{
             Event,
             Handler,
-            NotifyResult,
-            PfnRange, //
+            Notification,
+            NotifyResult, //
         },
         PhysRange, //
     },
@@ -33,10 +33,10 @@ use kernel::{
 pub(crate) struct Notifier(pub(crate) Arc<VirtioMem>);
 
 impl Handler for Notifier {
-    fn notify(&self, event: Event, range: PfnRange) -> NotifyResult {
-        let vm = &self.0;
+    fn notify(&self, n: &Notification<'_>) -> NotifyResult {
+        let (vm, event) = (&self.0, n.event());
         let (cx, mode) = (&vm.cx, vm.mode.ops());
-        let Some(r) = range.phys() else {
+        let Some(r) = n.range().phys() else {
             return NotifyResult::Done;
         };
         let Some(region) = PhysRange::new(cx.layout.addr, cx.layout.region_size) else {
@@ -57,7 +57,7 @@ impl Handler for Notifier {
         if matches!(event, Event::GoingOnline | Event::GoingOffline) && cx.removing.load(Relaxed) {
             return NotifyResult::Veto(EBUSY);
         }
-        let res = mode.notify(cx, event, r);
+        let res = mode.notify(cx, n, r);
         if !matches!(res, NotifyResult::Ok) {
             return res;
         }

@@ -39,6 +39,7 @@ use kernel::{
         self,
         notifier::{
             Event,
+            Notification,
             NotifyResult, //
         },
         online::OnlineChunk,
@@ -1191,17 +1192,17 @@ impl Sbm {
         Ok(())
     }
 
-    /// Applies memory notifier event `event` for memory block `id` (at `r`) to its state and
-    /// to the pages it keeps offline.
+    /// Applies memory notifier call `n` for memory block `id` (at `r`) to its state and to the
+    /// pages it keeps offline.
     fn mb_event(
         g: &Geometry,
         mbs: &mut Mbs,
         id: usize,
-        event: Event,
+        n: &Notification<'_>,
         r: PhysRange,
     ) -> NotifyResult {
         let full = mbs.nr_plugged(id) == g.sbs_per_mb;
-        match event {
+        match n.event() {
             Event::GoingOnline => Self::going_online(g, mbs, id),
             Event::Online => {
                 // CAST: Physical addresses fit `usize` on 64-bit.
@@ -1215,15 +1216,13 @@ impl Sbm {
             Event::GoingOffline => {
                 mbs.set_in_transition(id, true);
                 for t in mbs.kept_mut(id) {
-                    // SAFETY: We handle `GoingOffline` for the block of these pages.
-                    unsafe { t.going_offline() };
+                    t.going_offline(n);
                 }
                 NotifyResult::Ok
             }
             Event::CancelOffline => {
                 for t in mbs.kept_mut(id) {
-                    // SAFETY: We handle `CancelOffline` for the same offlining.
-                    unsafe { t.cancel_offline() };
+                    t.cancel_offline(n);
                 }
                 mbs.set_in_transition(id, false);
                 NotifyResult::Ok
@@ -1312,7 +1311,7 @@ impl BlockMode for Sbm {
     }
 
     /// Memory notifier, Sub-Block Mode part.
-    fn notify(&self, cx: &Context, event: Event, r: PhysRange) -> NotifyResult {
+    fn notify(&self, cx: &Context, n: &Notification<'_>, r: PhysRange) -> NotifyResult {
         let g = &self.geo;
         let mut mbs = self.mbs();
         let nr = mbs.len();
@@ -1324,10 +1323,11 @@ impl BlockMode for Sbm {
             return NotifyResult::Veto(EINVAL);
         }
         // Checked under `mbs`, which teardown holds while it sets `removing`.
-        if matches!(event, Event::GoingOnline | Event::GoingOffline) && cx.removing.load(Relaxed) {
+        let going = matches!(n.event(), Event::GoingOnline | Event::GoingOffline);
+        if going && cx.removing.load(Relaxed) {
             return NotifyResult::Veto(EBUSY);
         }
-        Self::mb_event(g, &mut mbs, id, event, r)
+        Self::mb_event(g, &mut mbs, id, n, r)
     }
 
     /// Teardown: removes and unplugs offline blocks; online ones stay, with their unplugged

@@ -17,7 +17,10 @@ use crate::{
     page::PAGE_SHIFT,
     prelude::*, //
 };
-use core::ffi::c_void;
+use core::{
+    ffi::c_void,
+    marker::PhantomData, //
+};
 
 /// What is happening to a range of memory.
 ///
@@ -117,6 +120,42 @@ impl PfnRange {
     }
 }
 
+/// One call of the memory notifier chain: `event` on the memory block `range`.
+///
+/// Only the chain makes one, and a [`Handler`] gets it by reference for the length of the call,
+/// so holding one proves that the call is running. [`OfflinePages::going_offline`] and
+/// [`OfflinePages::cancel_offline`] take it as that proof.
+///
+/// [`OfflinePages::going_offline`]: super::pages::OfflinePages::going_offline
+/// [`OfflinePages::cancel_offline`]: super::pages::OfflinePages::cancel_offline
+pub struct Notification<'a> {
+    event: Event,
+    range: PfnRange,
+    _call: PhantomData<&'a ()>,
+}
+
+impl Notification<'_> {
+    /// What is happening.
+    pub fn event(&self) -> Event {
+        self.event
+    }
+
+    /// The memory block it is happening to.
+    pub fn range(&self) -> PfnRange {
+        self.range
+    }
+
+    /// Whether this is `event` for memory that contains `[pfn, pfn + nr)`.
+    pub(crate) fn covers(&self, event: Event, pfn: usize, nr: usize) -> bool {
+        let r = self.range;
+        self.event == event
+            && pfn >= r.start_pfn
+            && pfn
+                .checked_add(nr)
+                .is_some_and(|end| end - r.start_pfn <= r.nr_pages)
+    }
+}
+
 /// What a notifier answers.
 #[derive(Clone, Copy, Debug)]
 pub enum NotifyResult {
@@ -158,10 +197,40 @@ impl NotifyResult {
 }
 
 /// A memory notifier.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::hotplug::notifier::{Event, Handler, Notification, NotifyResult, Registration};
+/// use kernel::sync::atomic::{Atomic, Relaxed};
+///
+/// /// Counts the memory blocks that go online; refuses nothing.
+/// struct Onlined(Atomic<usize>);
+///
+/// impl Handler for Onlined {
+///     fn notify(&self, n: &Notification<'_>) -> NotifyResult {
+///         match n.event() {
+///             Event::Online => {
+///                 self.0.fetch_add(1, Relaxed);
+///                 NotifyResult::Ok
+///             }
+///             // A driver refuses to online memory its device has not plugged with
+///             // `NotifyResult::Veto(EPERM)` on `Event::GoingOnline`.
+///             _ => NotifyResult::Done,
+///         }
+///     }
+/// }
+///
+/// let reg = KBox::pin_init(Registration::new(0, Onlined(Atomic::new(0))), GFP_KERNEL)?;
+/// let _onlined_so_far = reg.handler().0.load(Relaxed);
+/// // Unregistered here: no call runs once `drop` returns.
+/// drop(reg);
+/// # Ok::<(), Error>(())
+/// ```
 pub trait Handler: Send + Sync {
     /// Called for every event on every memory block, in process context with the hotplug locks
     /// held (see the [module documentation](self)).
-    fn notify(&self, event: Event, range: PfnRange) -> NotifyResult;
+    fn notify(&self, n: &Notification<'_>) -> NotifyResult;
 }
 
 /// The memory notifier chain (`register_memory_notifier()`).
@@ -187,8 +256,12 @@ unsafe impl<T: Handler> crate::notifier::Chain<T> for MemoryChain {
         };
         // SAFETY: The memory notifier chain passes a valid `struct memory_notify`.
         let arg = unsafe { &*data.cast::<bindings::memory_notify>() };
-        let range = PfnRange::new(arg.start_pfn, arg.nr_pages);
-        handler.notify(event, range).to_raw()
+        let n = Notification {
+            event,
+            range: PfnRange::new(arg.start_pfn, arg.nr_pages),
+            _call: PhantomData,
+        };
+        handler.notify(&n).to_raw()
     }
 }
 

@@ -14,16 +14,22 @@
 //! While a memory block that contains driver-owned offline pages is being offlined, the driver's
 //! memory notifier drops their references on [`Event::GoingOffline`] with
 //! [`OfflinePages::going_offline`] (so that offlining skips them, like free pages), and takes
-//! them back on [`Event::CancelOffline`] with [`OfflinePages::cancel_offline`]. Once the block is
-//! offline, the pages are gone: [`OfflinePages::offlined`] consumes the token.
+//! them back on [`Event::CancelOffline`] with [`OfflinePages::cancel_offline`]. Both take the
+//! [`Notification`] the handler got as proof that it runs for that event of the pages' block.
+//! Once the block is offline, the pages are gone: [`OfflinePages::offlined`] consumes the token.
 //!
 //! [`OnlineChunk::keep_offline`]: super::online::OnlineChunk::keep_offline
 //! [`Event::GoingOffline`]: super::notifier::Event::GoingOffline
 //! [`Event::CancelOffline`]: super::notifier::Event::CancelOffline
+//! [`Notification`]: super::notifier::Notification
 //!
 //! C headers: [`include/linux/gfp.h`](srctree/include/linux/gfp.h),
 //! [`include/linux/page-flags.h`](srctree/include/linux/page-flags.h)
 
+use super::notifier::{
+    Event,
+    Notification, //
+};
 use crate::{
     alloc::Flags,
     bindings,
@@ -267,6 +273,40 @@ unsafe fn set_offline(pfn: Pfn, nr: usize) {
 /// Give them back with [`OfflinePages::online`]. Dropping the value instead keeps the pages
 /// offline for good (with a warning).
 ///
+/// # Examples
+///
+/// Taking a pageblock of online memory to unplug it, and what the memory notifier does with the
+/// pages while their block goes offline:
+///
+/// ```
+/// use kernel::mm::hotplug::{
+///     notifier::{Event, Notification},
+///     pages::{self, ContigRange, OfflinePages, Pfn},
+/// };
+///
+/// /// Takes the pageblock at `pfn`, online memory the driver added and keeps online (its
+/// /// memory notifier waits for the caller's lock before the block may go offline).
+/// fn take(pfn: Pfn) -> Result<OfflinePages> {
+///     // SAFETY: Per the comment above, the pageblock (of one zone) stays online.
+///     let range = unsafe { ContigRange::alloc(pfn, pages::pageblock_pages(), GFP_KERNEL)? };
+///     // The device may unplug the memory now; nothing in the kernel touches it.
+///     Ok(range.into_offline())
+/// }
+///
+/// /// The memory notifier's part, for the pages `kept` of the block `n` is about.
+/// fn notify(n: &Notification<'_>, kept: &mut KVec<OfflinePages>) {
+///     match n.event() {
+///         // Offlining skips the pages, like free ones...
+///         Event::GoingOffline => kept.iter_mut().for_each(|p| p.going_offline(n)),
+///         // ...or they are the driver's again...
+///         Event::CancelOffline => kept.iter_mut().for_each(|p| p.cancel_offline(n)),
+///         // ...or they went away with the block.
+///         Event::Offline => kept.drain_all().for_each(OfflinePages::offlined),
+///         _ => {}
+///     }
+/// }
+/// ```
+///
 /// # Invariants
 ///
 /// - `[pfn, pfn + nr)` are `PageOffline`, owned by this value, in an online memory block.
@@ -407,11 +447,11 @@ impl OfflinePages {
     /// Their memory block is going offline: drops the pages' references, so that offlining
     /// treats them like free pages.
     ///
-    /// # Safety
-    ///
-    /// Must be called from a memory notifier handling `GoingOffline` for the block of the pages.
-    pub unsafe fn going_offline(&mut self) {
-        if self.refs_dropped {
+    /// `n` is the memory notifier call the caller handles, which must be
+    /// [`Event::GoingOffline`] for the block of the pages; for any other call this warns and
+    /// does nothing.
+    pub fn going_offline(&mut self, n: &Notification<'_>) {
+        if self.refs_dropped || crate::warn_on!(!n.covers(Event::GoingOffline, self.pfn, self.nr)) {
             return;
         }
         // SAFETY: We own the pages, each with a reference count of one (type invariant).
@@ -428,17 +468,20 @@ impl OfflinePages {
         self.refs_dropped = true;
     }
 
-    /// Offlining of their block was cancelled: takes the references back.
+    /// Offlining of their block was cancelled: takes back the references
+    /// [`OfflinePages::going_offline`] dropped, if it did.
     ///
-    /// # Safety
-    ///
-    /// Must be called from a memory notifier handling `CancelOffline` for the block of the
-    /// pages, for the same offlining that [`OfflinePages::going_offline`] was called for.
-    pub unsafe fn cancel_offline(&mut self) {
-        if !self.refs_dropped {
+    /// `n` is the memory notifier call the caller handles, which must be
+    /// [`Event::CancelOffline`] for the block of the pages; for any other call this warns and
+    /// does nothing. The core offlines a block at a time and ends each offlining with `Offline`
+    /// or `CancelOffline`, so this cancels the offlining `going_offline` was called for.
+    pub fn cancel_offline(&mut self, n: &Notification<'_>) {
+        if !self.refs_dropped || crate::warn_on!(!n.covers(Event::CancelOffline, self.pfn, self.nr))
+        {
             return;
         }
-        // SAFETY: The block is online again and we own the pages.
+        // SAFETY: `n` proves the offlining of the pages' block was cancelled: it is online
+        // again, and we own the pages.
         unsafe { bindings::pfn_range_ref_inc(self.pfn, self.nr) };
         self.refs_dropped = false;
     }
