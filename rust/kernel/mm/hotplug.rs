@@ -288,6 +288,29 @@ pub struct AddOptions {
 /// synchronously, so the caller must not hold locks those take. Takes the device hotplug lock;
 /// may sleep.
 ///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::hotplug::{self, AddOptions, MemoryGroup, PhysRange, SystemRamRegion};
+/// use kernel::sync::Arc;
+///
+/// /// Adds `range` of the device's claimed `region`, which the device just made accessible,
+/// /// and takes it away again, offlining it first if it went online.
+/// fn add_and_remove(region: &Arc<SystemRamRegion>, nid: i32, range: PhysRange) -> Result {
+///     let group =
+///         MemoryGroup::register_dynamic(nid, hotplug::block_size(), c"System RAM (example)")?;
+///     let opts = AddOptions { merge_resource: true };
+///     // SAFETY: The device keeps `range` accessible until the memory is removed below, or
+///     // for good if that fails.
+///     let mem = unsafe { hotplug::add_driver_managed(region, &group, range, opts)? };
+///     // Memory in use that cannot migrate keeps it: a real driver keeps the token to retry.
+///     // Dropping it, as here, leaves the memory added for good, with a warning.
+///     mem.offline_and_remove().map_err(|(e, _mem)| e)?;
+///     // Only now may the device take the memory back.
+///     Ok(())
+/// }
+/// ```
+///
 /// # Safety
 ///
 /// Every page of `range` that gets onlined, by the kernel or through an

@@ -118,6 +118,56 @@ impl OnlineChunk {
 }
 
 /// Decides the fate of the memory it owns while it is being onlined.
+///
+/// # Examples
+///
+/// A device that made only part of its memory accessible: pages below `plugged` go online, the
+/// others stay offline, owned by the driver.
+///
+/// ```
+/// use kernel::mm::hotplug::{
+///     online::{HandlerRegistration, OnlineChunk, OnlinePageHandler},
+///     pages::OfflinePages,
+///     PhysRange,
+/// };
+/// use kernel::{new_mutex, sync::{Arc, Mutex}};
+///
+/// #[pin_data]
+/// struct Partly {
+///     range: PhysRange,
+///     plugged: u64,
+///     #[pin]
+///     kept: Mutex<KVec<OfflinePages>>,
+/// }
+///
+/// impl OnlinePageHandler for Partly {
+///     fn owns(&self, range: PhysRange) -> bool {
+///         self.range.contains(&range)
+///     }
+///
+///     fn online_pages(&self, chunk: OnlineChunk) {
+///         if chunk.range().is_some_and(|r| r.last() < self.plugged) {
+///             // SAFETY: The device made the memory below `plugged` accessible, and the driver
+///             // unplugs none of it while it is online.
+///             unsafe { chunk.online() };
+///         } else {
+///             // Without memory for the token, the pages stay offline for good, with a
+///             // warning: safe, as nothing hands them to the page allocator.
+///             let _ = self.kept.lock().push(chunk.keep_offline(), GFP_KERNEL);
+///         }
+///     }
+/// }
+///
+/// /// Installs the handler for `range`; fails with `EBUSY` while another driver (such as the
+/// /// C virtio-mem) holds the online-page callback.
+/// fn install(range: PhysRange, plugged: u64) -> Result<HandlerRegistration> {
+///     let handler = Arc::pin_init(
+///         pin_init!(Partly { range, plugged, kept <- new_mutex!(KVec::new()) }),
+///         GFP_KERNEL,
+///     )?;
+///     HandlerRegistration::new(handler)
+/// }
+/// ```
 pub trait OnlinePageHandler: Send + Sync {
     /// Whether the handler is responsible for `range`. Called under a spinlock: must be quick
     /// and must not sleep.
