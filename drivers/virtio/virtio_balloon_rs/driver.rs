@@ -150,6 +150,39 @@ fn prime_stats(
     Ok(StatsQueue { vq })
 }
 
+/// The shrinker that gives hinted blocks back early, with `VIRTIO_BALLOON_F_FREE_PAGE_HINT`.
+fn register_hint_shrinker(
+    vb: &Arc<VirtioBalloon>,
+) -> Result<Option<Pin<KBox<shrinker::Registration<HintShrinker>>>>> {
+    if !vb.hint.enabled {
+        return Ok(None);
+    }
+    let reg = shrinker::Registration::new(c"virtio-balloon-rs", HintShrinker(vb.clone()));
+    Ok(Some(KBox::pin_init(reg, GFP_KERNEL)?))
+}
+
+/// The OOM notifier that deflates, with `VIRTIO_BALLOON_F_DEFLATE_ON_OOM`.
+fn register_oom(
+    vb: &Arc<VirtioBalloon>,
+) -> Result<Option<Pin<KBox<oom::Registration<OomDeflate>>>>> {
+    if !vb.deflate_on_oom {
+        return Ok(None);
+    }
+    let reg = oom::Registration::new(OOM_NOTIFY_PRIORITY, OomDeflate(vb.clone()));
+    Ok(Some(KBox::pin_init(reg, GFP_KERNEL)?))
+}
+
+/// Free page reporting on queue `q`, with `VIRTIO_BALLOON_F_REPORTING`.
+fn register_reporting(
+    vb: &Arc<VirtioBalloon>,
+    mut q: ReportQueue,
+) -> Result<Pin<KBox<page_reporting::Registration<FreePageReporter>>>> {
+    let capacity = q.size();
+    let counters = vb.link().counters.clone();
+    let reg = page_reporting::Registration::new(FreePageReporter::new(q, counters), capacity);
+    KBox::pin_init(reg, GFP_KERNEL)
+}
+
 /// The driver data of one bound device.
 #[pin_data]
 pub(crate) struct VirtioBalloonDriver {
@@ -193,39 +226,12 @@ impl virtio::Driver for VirtioBalloonDriver {
                 hint,
                 report,
             } = setup_queues(vdev, &vb)?;
-            let hint_shrinker = if vb.hint.enabled {
-                Some(KBox::pin_init(
-                    shrinker::Registration::new(c"virtio-balloon-rs", HintShrinker(vb.clone())),
-                    GFP_KERNEL,
-                )?)
-            } else {
-                None
-            };
-            let oom = if vb.deflate_on_oom {
-                Some(KBox::pin_init(
-                    oom::Registration::new(OOM_NOTIFY_PRIORITY, OomDeflate(vb.clone())),
-                    GFP_KERNEL,
-                )?)
-            } else {
-                None
-            };
+            let hint_shrinker = register_hint_shrinker(&vb)?;
+            let oom = register_oom(&vb)?;
             write_poison_val(vdev, &vb);
             // As in the C driver, reporting starts before the device is ready: the core waits
             // two seconds before its first report.
-            let reporting = match report {
-                Some(mut q) => {
-                    let capacity = q.size();
-                    let counters = vb.link().counters.clone();
-                    Some(KBox::pin_init(
-                        page_reporting::Registration::new(
-                            FreePageReporter::new(q, counters),
-                            capacity,
-                        ),
-                        GFP_KERNEL,
-                    )?)
-                }
-                None => None,
-            };
+            let reporting = report.map(|q| register_reporting(&vb, q)).transpose()?;
             let name = CString::try_from_fmt(fmt!("virtio_balloon_rs.{}", vdev.as_ref().name()))?;
             let dir = debugfs::Dir::new(&name);
             // As the C driver: the balloon cannot wake the system up, but it handles wakeup
