@@ -237,9 +237,10 @@ pub(crate) fn clamp_sizes(raw: &RawConfig, layout: &Layout) -> (Sizes, Clamped) 
 #[kunit_tests(virtio_mem_rs_config)]
 mod tests {
     use super::*;
+    use kernel::sizes::SizeConstants;
 
-    const M: u64 = 1 << 20;
-    const G: u64 = 1 << 30;
+    const M: u64 = u64::SZ_1M;
+    const G: u64 = u64::SZ_1G;
 
     fn limits() -> Limits {
         Limits {
@@ -403,22 +404,22 @@ mod tests {
     fn whole_units_are_aligned_and_inside() {
         let unit = |u| NonZeroU64::new(u).unwrap_or(NonZeroU64::MIN);
         let l = Layout {
-            block_size: unit(2 << 20),
-            addr: 3 * G - (2 << 20),
+            block_size: unit(2 * M),
+            addr: 3 * G - 2 * M,
             region_size: 4 * G,
-            usable_start: 3 * G - (2 << 20),
-            usable_end: 7 * G - (2 << 20),
+            usable_start: 3 * G - 2 * M,
+            usable_end: 7 * G - 2 * M,
         };
         // 128 MiB units: from 3 GiB up to the last one that ends by 7 GiB - 2 MiB.
-        assert_eq!(l.whole_units(unit(128 << 20)), Some((3 * G, 31)));
+        assert_eq!(l.whole_units(unit(128 * M)), Some((3 * G, 31)));
         // Device blocks: the whole range.
-        assert_eq!(l.whole_units(unit(2 << 20)), Some((l.usable_start, 2048)));
+        assert_eq!(l.whole_units(unit(2 * M)), Some((l.usable_start, 2048)));
         // 4 GiB units: [4 GiB, 8 GiB) does not fit.
         assert_eq!(l.whole_units(unit(4 * G)), None);
         // A unit whose first aligned address would overflow.
         let top = Layout {
             usable_start: u64::MAX - G,
-            usable_end: u64::MAX - (2 << 20),
+            usable_end: u64::MAX - 2 * M,
             ..l
         };
         assert_eq!(top.whole_units(unit(1 << 63)), None);

@@ -36,6 +36,7 @@ use kernel::{
     },
     page::PAGE_SIZE,
     prelude::*,
+    sizes::SizeConstants,
     sync::{
         aref::ARef,
         atomic::{
@@ -55,7 +56,7 @@ pub(crate) const RESOURCE_NAME: &CStr = c"System RAM (virtio_mem)";
 const FAKE_OFFLINE_TRIES_MOVABLE: u32 = 5;
 
 /// Added memory that may stay offline before no more is added, at least.
-const OFFLINE_THRESHOLD_MIN: u64 = 1 << 30;
+const OFFLINE_THRESHOLD_MIN: u64 = u64::SZ_1G;
 
 /// The memory-pressure policy for unplugging online memory of `size` bytes, `used` of them in
 /// use: memory that is free moves nothing and is always taken; memory in use is migrated into
@@ -63,7 +64,7 @@ const OFFLINE_THRESHOLD_MIN: u64 = 1 << 30;
 /// RAM (`total`), 64 MiB). The C driver migrates until allocations fail or the OOM killer
 /// runs; this driver defers and retries instead.
 pub(crate) fn pressure_allows(avail: u64, total: u64, size: u64, used: u64) -> bool {
-    let margin = (total / 32).max(64 << 20);
+    let margin = (total / 32).max(u64::SZ_64M);
     used == 0 || avail.saturating_sub(size) > margin
 }
 
@@ -290,8 +291,8 @@ impl Context {
 mod tests {
     use super::*;
 
-    const M: u64 = 1 << 20;
-    const G: u64 = 1 << 30;
+    const M: u64 = u64::SZ_1M;
+    const G: u64 = u64::SZ_1G;
 
     #[test]
     fn free_memory_is_always_taken() {

@@ -111,9 +111,10 @@ impl vmcore::Handler for Kdump {
 #[kunit_tests(virtio_mem_rs_kdump)]
 mod tests {
     use super::*;
+    use kernel::sizes::SizeConstants;
 
-    const M: u64 = 1 << 20;
-    const G: u64 = 1 << 30;
+    const M: u64 = u64::SZ_1M;
+    const G: u64 = u64::SZ_1G;
     const BS: NonZeroU64 = match NonZeroU64::new(2 * M) {
         Some(v) => v,
         None => NonZeroU64::MIN,

@@ -308,6 +308,7 @@ impl Link {
 #[kunit_tests(virtio_mem_rs_protocol)]
 mod tests {
     use super::*;
+    use kernel::sizes::SizeConstants;
 
     #[test]
     fn plug_request_layout() {
@@ -347,7 +348,7 @@ mod tests {
         let mut oom = false;
         let res = send_split(
             bs,
-            1 << 30,
+            u64::SZ_1G,
             blocks * 4096,
             |r| {
                 let n = sent.len();
@@ -370,7 +371,7 @@ mod tests {
     #[test]
     fn split_requests_undo_what_they_did() -> Result {
         const MAX: u16 = u16::MAX;
-        let base = 1u64 << 30;
+        let base = u64::SZ_1G;
         let piece = u64::from(MAX) * 4096;
         let plug = |addr, nb_blocks| Request::Plug { addr, nb_blocks };
         let unplug = |addr, nb_blocks| Request::Unplug { addr, nb_blocks };
