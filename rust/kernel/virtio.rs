@@ -37,9 +37,14 @@ use core::{
 };
 
 pub mod config;
+pub mod endian;
 pub mod virtqueue;
 
 pub use self::config::ConfigReader;
+pub use self::endian::{
+    Endian,
+    VirtioInt, //
+};
 pub use self::virtqueue::{
     ExecError,
     Lent,
@@ -506,10 +511,11 @@ impl Device {
         unsafe { bindings::__virtio_test_bit(self.as_raw(), bit) }
     }
 
-    /// Whether the device uses little-endian config fields and rings (virtio 1.0, or a legacy
-    /// device on a little-endian guest).
-    pub fn is_little_endian(&self) -> bool {
-        self.has_feature(F_VERSION_1) || cfg!(target_endian = "little")
+    /// The byte order of the device's `__virtio16`, `__virtio32` and `__virtio64` fields, in
+    /// its configuration space and its messages: little-endian for virtio 1.0 devices,
+    /// guest-native for legacy ones.
+    pub fn endian(&self) -> Endian {
+        Endian::new(self.has_feature(F_VERSION_1) || cfg!(target_endian = "little"))
     }
 
     /// The current device status byte (`VIRTIO_CONFIG_S_*`).
@@ -533,7 +539,7 @@ impl Device {
     }
 
     /// Reads the configuration space consistently; for callers that know the device is bound.
-    pub(crate) fn read_config_unchecked<C, R>(
+    pub(crate) fn read_config_unchecked<C: Zeroable, R>(
         &self,
         mut read: impl FnMut(&ConfigReader<'_, C>) -> R,
     ) -> R {
@@ -562,23 +568,26 @@ impl Device<device::Bound> {
     ///
     /// ```
     /// # use kernel::{device::Bound, uapi, virtio};
-    /// use core::mem::offset_of;
     /// type Cfg = uapi::virtio_mem_config;
     /// fn sizes(vdev: &virtio::Device<Bound>) -> (u64, u64) {
     ///     vdev.read_config(|c: &virtio::ConfigReader<'_, Cfg>| {
-    ///         (c.le64(offset_of!(Cfg, addr) as u32), c.le64(offset_of!(Cfg, region_size) as u32))
+    ///         (c.le(|c| &c.addr), c.le(|c| &c.region_size))
     ///     })
     /// }
     /// ```
-    pub fn read_config<C, R>(&self, read: impl FnMut(&ConfigReader<'_, C>) -> R) -> R {
+    pub fn read_config<C: Zeroable, R>(&self, read: impl FnMut(&ConfigReader<'_, C>) -> R) -> R {
         self.read_config_unchecked(read)
     }
 
-    /// Writes a little-endian 32-bit field (`__le32`) at `offset` of the configuration space
-    /// laid out as `C`, e.g. virtio-balloon's `actual`. A write outside `C` WARNs and does
-    /// nothing.
-    pub fn write_config_le32<C>(&self, offset: u32, value: u32) {
-        config::write::<C>(self, offset, &value.to_le_bytes());
+    /// Writes `value` little-endian into the field `field` returns of the configuration space
+    /// laid out as `C`, e.g. virtio-balloon's `actual` with `|c| &c.actual`. A closure that
+    /// returns anything but a field of the `C` it is given WARNs and writes nothing.
+    pub fn write_config_le<C: Zeroable, F: VirtioInt>(
+        &self,
+        field: impl FnOnce(&C) -> &F,
+        value: F,
+    ) {
+        config::write_le(self, field, value);
     }
 }
 

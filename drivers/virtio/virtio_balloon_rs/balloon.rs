@@ -37,7 +37,6 @@ use crate::protocol::{
     PAGES_PER_PAGE,
     PAGES_PER_REQUEST, //
 };
-use core::mem::offset_of;
 use kernel::{
     mm::{
         balloon::{
@@ -71,6 +70,7 @@ use kernel::{
     uapi,
     virtio::{
         self,
+        Endian,
         Virtqueue, //
     },
     workqueue::{
@@ -96,7 +96,7 @@ pub(crate) struct Hw {
     deflate: Virtqueue<Pfns>,
     req: Option<KBox<Pfns>>,
     list: PageList,
-    le: bool,
+    endian: Endian,
     /// The device failed a request (`EIO`: broken; `ENODEV`: gone). From then on the driver
     /// stops inflating; deflating still gives pages back to the guest, as the C driver does
     /// after its `WARN_ON_ONCE`.
@@ -114,19 +114,19 @@ impl Hw {
     pub(crate) fn new(
         inflate: Virtqueue<Pfns>,
         deflate: Virtqueue<Pfns>,
-        le: bool,
+        endian: Endian,
         must_tell: bool,
     ) -> Result<Self> {
         Ok(Self {
             inflate,
             deflate,
-            req: Some(Pfns::new(le)?),
+            req: Some(Pfns::new(endian)?),
             list: PageList::new()?,
-            le,
+            endian,
             broken: false,
             must_tell,
-            moved_in: Some(Pfns::new(le)?),
-            moved_out: Some(Pfns::new(le)?),
+            moved_in: Some(Pfns::new(endian)?),
+            moved_out: Some(Pfns::new(endian)?),
         })
     }
 
@@ -146,7 +146,7 @@ impl Hw {
             Err((e, back)) => {
                 // Keep a request buffer: the one the device never got, or a new one if the
                 // device kept it (it is freed when the queues are revoked).
-                self.req = back.or_else(|| Pfns::new_atomic(self.le).ok());
+                self.req = back.or_else(|| Pfns::new_atomic(self.endian).ok());
                 if e == EIO || e == ENODEV {
                     self.broken = true;
                 }
@@ -506,7 +506,7 @@ impl VirtioBalloon {
                     .then(crate::reporting::poison_val),
                 hint <- Hinting::new(
                     vdev.has_feature(uapi::VIRTIO_BALLOON_F_FREE_PAGE_HINT),
-                    vdev.is_little_endian(),
+                    vdev.endian(),
                 ),
                 size_work <- kernel::new_work!("virtio_balloon_rs::size"),
                 stats_work <- kernel::new_work!("virtio_balloon_rs::stats"),
@@ -528,12 +528,10 @@ impl VirtioBalloon {
     /// The host's target in device pages, rounded up to whole guest pages; `None` once the
     /// queues are gone.
     fn target(&self, hw: &mut Hw) -> Option<usize> {
-        // CAST: `offset_of!` of a small config structure fits `u32`.
-        let off = offset_of!(Cfg, num_pages) as u32;
         // The balloon config space is little-endian even for legacy devices.
         let pages = hw
             .inflate
-            .read_config(|c: &virtio::ConfigReader<'_, Cfg>| c.le32(off))
+            .read_config(|c: &virtio::ConfigReader<'_, Cfg>| c.le(|c| &c.num_pages))
             .ok()?;
         // CAST: `u32` fits `usize`.
         let pages = pages as usize;
@@ -542,12 +540,10 @@ impl VirtioBalloon {
 
     /// Tells the device how many pages the balloon holds (`actual`).
     fn report_actual(&self, hw: &mut Hw) {
-        // CAST: As in `target`.
-        let off = offset_of!(Cfg, actual) as u32;
         // CAST: The balloon cannot hold more than `u32::MAX` device pages: the target is a
         // `u32` and inflation stops there.
         let n = self.num_pages().min(u32::MAX as usize) as u32;
-        let _ = hw.inflate.write_config_le32::<Cfg>(off, n);
+        let _ = hw.inflate.write_config_le(|c: &Cfg| &c.actual, n);
     }
 
     /// Inflates by up to one request's worth; returns the device pages added.

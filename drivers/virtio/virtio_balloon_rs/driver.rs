@@ -81,15 +81,19 @@ fn setup_queues(vdev: &virtio::Device<Core<'_>>, vb: &Arc<VirtioBalloon>) -> Res
     let stats = vdev.has_feature(uapi::VIRTIO_BALLOON_F_STATS_VQ);
     let (specs, hint, report) = queue_specs(vb, stats)?;
     let set = vdev.find_vqs(&specs)?;
-    let le = vdev.is_little_endian();
+    let endian = vdev.endian();
     let hw = Hw::new(
         virtio::Virtqueues::take(&set, 0)?,
         virtio::Virtqueues::take(&set, 1)?,
-        le,
+        endian,
         vdev.has_feature(uapi::VIRTIO_BALLOON_F_MUST_TELL_HOST),
     )?;
     let stats = if stats {
-        Some(prime_stats(vdev, virtio::Virtqueues::take(&set, 2)?, le)?)
+        Some(prime_stats(
+            vdev,
+            virtio::Virtqueues::take(&set, 2)?,
+            endian,
+        )?)
     } else {
         None
     };
@@ -140,9 +144,9 @@ fn queue_specs(
 fn prime_stats(
     vdev: &virtio::Device<Core<'_>>,
     mut vq: virtio::Virtqueue<Stats>,
-    le: bool,
+    endian: virtio::Endian,
 ) -> Result<StatsQueue> {
-    vq.add(Stats::new(le)?, GFP_KERNEL).map_err(|(e, _)| {
+    vq.add(Stats::new(endian)?, GFP_KERNEL).map_err(|(e, _)| {
         dev_warn!(vdev, "add stats buffer failed: {:?}\n", e);
         e
     })?;
@@ -310,9 +314,7 @@ impl VirtioBalloonDriver {
 /// With `VIRTIO_BALLOON_F_PAGE_POISON`, tells the device what free pages hold (see `reporting`).
 fn write_poison_val(vdev: &virtio::Device<Core<'_>>, vb: &VirtioBalloon) {
     if let Some(val) = vb.poison_val {
-        // CAST: `offset_of!` of a small config structure fits `u32`.
-        let off = core::mem::offset_of!(uapi::virtio_balloon_config, poison_val) as u32;
-        vdev.write_config_le32::<uapi::virtio_balloon_config>(off, val);
+        vdev.write_config_le(|c: &uapi::virtio_balloon_config| &c.poison_val, val);
     }
 }
 

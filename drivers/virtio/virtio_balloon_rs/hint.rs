@@ -17,10 +17,7 @@
 //! whole blocks, rounding a request up.
 
 use crate::balloon::VirtioBalloon;
-use core::{
-    fmt,
-    mem::offset_of, //
-};
+use core::fmt;
 use kernel::{
     mm::{
         free_page_hint::FreeBlock,
@@ -45,6 +42,7 @@ use kernel::{
     uapi,
     virtio::{
         self,
+        Endian,
         Message,
         Parts,
         Virtqueue, //
@@ -130,7 +128,7 @@ impl fmt::Display for HintCounters {
 pub(crate) struct Hinting {
     /// `VIRTIO_BALLOON_F_FREE_PAGE_HINT` was negotiated.
     pub(crate) enabled: bool,
-    le: bool,
+    endian: Endian,
     #[pin]
     round: Mutex<Round>,
     /// The blocks the device gave back. Separate from `round` so that the shrinker can take
@@ -145,10 +143,10 @@ pub(crate) struct Hinting {
 }
 
 impl Hinting {
-    pub(crate) fn new(enabled: bool, le: bool) -> impl PinInit<Self> {
+    pub(crate) fn new(enabled: bool, endian: Endian) -> impl PinInit<Self> {
         pin_init!(Self {
             enabled,
-            le,
+            endian,
             round <- new_mutex!(Round {
                 vq: None,
                 in_flight: 0,
@@ -198,12 +196,13 @@ impl Hinting {
         if self.reread.xchg(false, Relaxed) {
             // `free_page_hint_cmd_id` is the field of an anonymous union (with the deprecated
             // `free_page_report_cmd_id`), which bindgen names `__bindgen_anon_1`.
-            // CAST: `offset_of!` of a small config structure fits `u32`.
-            let off = offset_of!(uapi::virtio_balloon_config, __bindgen_anon_1) as u32;
             // The balloon config space is little-endian even for legacy devices.
             let read = round.vq.as_mut().map(|vq| {
                 vq.read_config(
-                    |c: &virtio::ConfigReader<'_, uapi::virtio_balloon_config>| c.le32(off),
+                    |c: &virtio::ConfigReader<'_, uapi::virtio_balloon_config>| {
+                        // SAFETY: Both fields of the union are `__le32`: any bytes are a valid one.
+                        c.le(|c| unsafe { &c.__bindgen_anon_1.free_page_hint_cmd_id })
+                    },
                 )
             });
             if let Some(Ok(id)) = read {
@@ -264,11 +263,7 @@ impl Hinting {
     }
 
     fn send_cmd_id(&self, round: &mut Round, id: u32) -> Result {
-        let bytes = if self.le {
-            id.to_le_bytes()
-        } else {
-            id.to_be_bytes()
-        };
+        let bytes = self.endian.to_bytes(id);
         self.add(round, KBox::new(HintMsg::CmdId(bytes), GFP_KERNEL)?)
     }
 

@@ -9,6 +9,7 @@ use kernel::{
     prelude::*,
     uapi,
     virtio::{
+        Endian,
         Message,
         Parts, //
     },
@@ -28,16 +29,16 @@ pub(crate) const PAGES_PER_REQUEST: usize = ARRAY_PFNS_MAX / PAGES_PER_PAGE;
 pub(crate) struct Pfns {
     bytes: [u8; 4 * ARRAY_PFNS_MAX],
     n: usize,
-    le: bool,
+    endian: Endian,
 }
 
 impl Pfns {
-    pub(crate) fn new(le: bool) -> Result<KBox<Self>> {
+    pub(crate) fn new(endian: Endian) -> Result<KBox<Self>> {
         Ok(KBox::new(
             Self {
                 bytes: [0; 4 * ARRAY_PFNS_MAX],
                 n: 0,
-                le,
+                endian,
             },
             GFP_KERNEL,
         )?)
@@ -45,12 +46,12 @@ impl Pfns {
 
     /// A replacement request, allocated without sleeping (the old one stayed with a broken
     /// device); `None` under memory pressure, and the driver then runs without telling.
-    pub(crate) fn new_atomic(le: bool) -> Result<KBox<Self>> {
+    pub(crate) fn new_atomic(endian: Endian) -> Result<KBox<Self>> {
         Ok(KBox::new(
             Self {
                 bytes: [0; 4 * ARRAY_PFNS_MAX],
                 n: 0,
-                le,
+                endian,
             },
             GFP_NOWAIT | __GFP_NOWARN,
         )?)
@@ -78,11 +79,7 @@ impl Pfns {
         else {
             return false;
         };
-        let b = if self.le {
-            first.to_le_bytes()
-        } else {
-            first.to_ne_bytes()
-        };
+        let b = self.endian.to_bytes(first);
         // A guest page's device pages are pushed together, the first one first.
         self.bytes[..4 * self.n]
             .chunks_exact(4 * PAGES_PER_PAGE)
@@ -102,12 +99,7 @@ impl Pfns {
             let Some(v) = first.checked_add(i).and_then(|v| u32::try_from(v).ok()) else {
                 return false;
             };
-            let b = if self.le {
-                v.to_le_bytes()
-            } else {
-                v.to_ne_bytes()
-            };
-            self.bytes[4 * (self.n + i)..4 * (self.n + i + 1)].copy_from_slice(&b);
+            self.endian.write(&mut self.bytes, 4 * (self.n + i), v);
         }
         self.n += PAGES_PER_PAGE;
         true
@@ -131,16 +123,16 @@ const MAX_STATS: usize = uapi::VIRTIO_BALLOON_S_NR as usize;
 pub(crate) struct Stats {
     bytes: [u8; STAT_LEN * MAX_STATS],
     n: usize,
-    le: bool,
+    endian: Endian,
 }
 
 impl Stats {
-    pub(crate) fn new(le: bool) -> Result<KBox<Self>> {
+    pub(crate) fn new(endian: Endian) -> Result<KBox<Self>> {
         let mut s = KBox::new(
             Self {
                 bytes: [0; STAT_LEN * MAX_STATS],
                 n: 0,
-                le,
+                endian,
             },
             GFP_KERNEL,
         )?;
@@ -154,14 +146,9 @@ impl Stats {
         }
         // CAST: Tags are below `VIRTIO_BALLOON_S_NR`.
         let tag = tag as u16;
-        let (t, v) = if self.le {
-            (tag.to_le_bytes(), val.to_le_bytes())
-        } else {
-            (tag.to_ne_bytes(), val.to_ne_bytes())
-        };
         let at = STAT_LEN * self.n;
-        self.bytes[at..at + 2].copy_from_slice(&t);
-        self.bytes[at + 2..at + STAT_LEN].copy_from_slice(&v);
+        self.endian.write(&mut self.bytes, at, tag);
+        self.endian.write(&mut self.bytes, at + 2, val);
         self.n += 1;
     }
 
@@ -226,7 +213,7 @@ mod tests {
 
     #[test]
     fn pfns_encode_little_endian_and_fill_up() -> Result {
-        let mut p = Pfns::new(true)?;
+        let mut p = Pfns::new(Endian::LITTLE)?;
         assert!(p.push_page(0x1234_5678));
         assert_eq!(pfn_at(&p, 0), 0x1234_5678 * PAGES_PER_PAGE as u32);
         assert_eq!(p.parts().nr_out(), 1);
@@ -243,7 +230,7 @@ mod tests {
 
     #[test]
     fn pfns_know_their_pages() -> Result {
-        let mut p = Pfns::new(true)?;
+        let mut p = Pfns::new(Endian::LITTLE)?;
         assert!(!p.contains_page(5));
         assert!(p.push_page(5));
         assert!(p.push_page(9));
@@ -260,7 +247,7 @@ mod tests {
 
     #[test]
     fn batches_flush_before_a_page_changes_direction() -> Result {
-        let (mut inb, mut outb) = (Pfns::new(true)?, Pfns::new(true)?);
+        let (mut inb, mut outb) = (Pfns::new(Endian::LITTLE)?, Pfns::new(Endian::LITTLE)?);
         assert!(!batch_must_flush(&inb, &outb, 10, 20));
         // 20 -> 10 noted: 10 is to be inflated, 20 to be deflated.
         assert!(inb.push_page(10) && outb.push_page(20));
@@ -280,7 +267,7 @@ mod tests {
 
     #[test]
     fn pfns_refuse_what_32_bits_cannot_say() -> Result {
-        let mut p = Pfns::new(true)?;
+        let mut p = Pfns::new(Endian::LITTLE)?;
         assert!(!p.push_page(1 << 40));
         assert_eq!(p.n, 0);
         Ok(())
@@ -288,7 +275,7 @@ mod tests {
 
     #[test]
     fn stats_layout() -> Result {
-        let mut s = Stats::new(true)?;
+        let mut s = Stats::new(Endian::LITTLE)?;
         let mut m = MemStats {
             free: 0x1122_3344_5566,
             total: 7,

@@ -41,10 +41,7 @@ use crate::{
         Sbm, //
     },
 };
-use core::{
-    mem::offset_of,
-    num::NonZeroU64, //
-};
+use core::num::NonZeroU64;
 use kernel::{
     device::Core,
     mm::hotplug::{
@@ -302,17 +299,14 @@ pub(crate) fn find_vq(
 
 /// Reads the whole configuration space; `read_config` repeats it until it is consistent.
 pub(crate) fn parse_raw(c: &virtio::ConfigReader<'_, Cfg>) -> RawConfig {
-    type C = Cfg;
-    // CAST: Offsets within a 56-byte structure fit `u32`.
-    let off = |o: usize| o as u32;
     RawConfig {
-        block_size: c.le64(off(offset_of!(C, block_size))),
-        node_id: c.le16(off(offset_of!(C, node_id))),
-        addr: c.le64(off(offset_of!(C, addr))),
-        region_size: c.le64(off(offset_of!(C, region_size))),
-        usable_region_size: c.le64(off(offset_of!(C, usable_region_size))),
-        plugged_size: c.le64(off(offset_of!(C, plugged_size))),
-        requested_size: c.le64(off(offset_of!(C, requested_size))),
+        block_size: c.le(|c| &c.block_size),
+        node_id: c.le(|c| &c.node_id),
+        addr: c.le(|c| &c.addr),
+        region_size: c.le(|c| &c.region_size),
+        usable_region_size: c.le(|c| &c.usable_region_size),
+        plugged_size: c.le(|c| &c.plugged_size),
+        requested_size: c.le(|c| &c.requested_size),
     }
 }
 
@@ -333,12 +327,11 @@ impl VirtioMem {
         if raw.plugged_size != 0 {
             dev_info!(vdev, "unplugging all memory is required\n");
         }
-        let le = vdev.is_little_endian();
         Arc::pin_init(
             try_pin_init!(Self {
                 cx <- try_pin_init!(Context {
                     vdev: (&**vdev).into(),
-                    link <- Link::new(vq, le, layout.block_size),
+                    link <- Link::new(vq, vdev.endian(), layout.block_size),
                     layout,
                     nid,
                     region,

@@ -131,7 +131,7 @@ fn probe_kdump(vdev: &virtio::Device<Core<'_>>) -> Result<Mode> {
     })?;
     let vq = crate::device::find_vq(vdev)?;
     let region = crate::kdump::Region::from_layout(&layout, raw.plugged_size);
-    let link = crate::protocol::Link::new(vq, vdev.is_little_endian(), layout.block_size);
+    let link = crate::protocol::Link::new(vq, vdev.endian(), layout.block_size);
     // The vmcore code may call us as soon as we are registered: the device must be ready.
     vdev.ready();
     let reg = KBox::pin_init(

@@ -18,7 +18,10 @@ use kernel::{
         Mutex,
     },
     uapi,
-    virtio, //
+    virtio::{
+        self,
+        Endian, //
+    }, //
 };
 
 /// `sizeof(struct virtio_mem_req)`: type, padding, then the union (addr, nb_blocks, padding).
@@ -40,8 +43,8 @@ pub(crate) enum Request {
 }
 
 impl Request {
-    /// Encodes the request in the device's byte order (`le`: little-endian).
-    pub(crate) fn encode(&self, le: bool) -> [u8; REQ_SIZE] {
+    /// Encodes the request in the device's byte order.
+    pub(crate) fn encode(&self, endian: Endian) -> [u8; REQ_SIZE] {
         let (ty, addr, nb) = match *self {
             // CAST: The request types are small constants.
             Request::Plug { addr, nb_blocks } => {
@@ -55,15 +58,11 @@ impl Request {
                 (uapi::VIRTIO_MEM_REQ_STATE as u16, addr, nb_blocks)
             }
         };
+        // `struct virtio_mem_req`: type at 0, then (after padding) address and block count.
         let mut b = [0u8; REQ_SIZE];
-        let (t, a, n) = if le {
-            (ty.to_le_bytes(), addr.to_le_bytes(), nb.to_le_bytes())
-        } else {
-            (ty.to_ne_bytes(), addr.to_ne_bytes(), nb.to_ne_bytes())
-        };
-        b[0..2].copy_from_slice(&t);
-        b[8..16].copy_from_slice(&a);
-        b[16..18].copy_from_slice(&n);
+        endian.write(&mut b, 0, ty);
+        endian.write(&mut b, 8, addr);
+        endian.write(&mut b, 16, nb);
         b
     }
 }
@@ -77,18 +76,17 @@ impl Request {
 /// that does not reach the state field: the C driver ignores the length the device wrote and
 /// reads whatever the buffer held, 0 (`VIRTIO_MEM_STATE_PLUGGED`) in a fresh one, and kdump
 /// would then read unplugged memory.
-pub(crate) fn decode(resp: &[u8; RESP_SIZE], written: u32, le: bool, state: bool) -> Result<u16> {
+pub(crate) fn decode(
+    resp: &[u8; RESP_SIZE],
+    written: u32,
+    endian: Endian,
+    state: bool,
+) -> Result<u16> {
     if written < 2 {
         return Err(EIO);
     }
-    let rd16 = |off: usize| {
-        let v = [resp[off], resp[off + 1]];
-        if le {
-            u16::from_le_bytes(v)
-        } else {
-            u16::from_ne_bytes(v)
-        }
-    };
+    // `struct virtio_mem_resp`: type at 0, the state at 8; both within `RESP_SIZE`.
+    let rd16 = |off: usize| endian.read::<u16>(resp, off).unwrap_or(0);
     // CAST: The response types are small constants.
     match u32::from(rd16(0)) {
         // CAST: `RESP_SIZE` is 10.
@@ -185,7 +183,7 @@ pub(crate) struct Link {
     /// `None` while the device is frozen.
     #[pin]
     vq: Mutex<Option<virtio::Virtqueue<Msg>>>,
-    le: bool,
+    endian: Endian,
     block_size: NonZeroU64,
     pub(crate) counters: Counters,
 }
@@ -193,12 +191,12 @@ pub(crate) struct Link {
 impl Link {
     pub(crate) fn new(
         vq: virtio::Virtqueue<Msg>,
-        le: bool,
+        endian: Endian,
         block_size: NonZeroU64,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
             vq <- new_mutex!(Some(vq)),
-            le,
+            endian,
             block_size,
             counters: Counters {
                 plug: Atomic::new(0),
@@ -217,7 +215,7 @@ impl Link {
     }
 
     /// Reads the device configuration through the queue; `ENODEV` once the device is unbound.
-    pub(crate) fn read_config<C, R>(
+    pub(crate) fn read_config<C: Zeroable, R>(
         &self,
         read: impl FnMut(&virtio::ConfigReader<'_, C>) -> R,
     ) -> Result<R> {
@@ -231,14 +229,14 @@ impl Link {
         let vq = Option::as_mut(&mut *guard).ok_or(EAGAIN)?;
         let msg = KBox::new(
             Msg {
-                out: req.encode(self.le),
+                out: req.encode(self.endian),
                 resp: [0; RESP_SIZE],
             },
             GFP_KERNEL,
         )?;
         let state = matches!(req, Request::State { .. });
         let (msg, written) = vq.exec(msg)?;
-        decode(&msg.resp, written, self.le, state)
+        decode(&msg.resp, written, self.endian, state)
     }
 
     /// Sends `make(addr, nb_blocks)` for `[addr, addr + size)`, split as [`send_split`] does.
@@ -316,12 +314,12 @@ mod tests {
             addr: 0x1_4000_0000,
             nb_blocks: 0x102,
         }
-        .encode(true);
+        .encode(Endian::LITTLE);
         assert_eq!(&b[0..8], &[0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&b[8..16], &0x1_4000_0000u64.to_le_bytes());
         assert_eq!(&b[16..18], &[0x02, 0x01]);
         assert!(b[18..].iter().all(|&x| x == 0));
-        let u = Request::UnplugAll.encode(true);
+        let u = Request::UnplugAll.encode(Endian::LITTLE);
         assert_eq!(u[0], 2);
         assert!(u[1..].iter().all(|&x| x == 0));
         assert_eq!(
@@ -329,7 +327,7 @@ mod tests {
                 addr: 0,
                 nb_blocks: 1
             }
-            .encode(true)[0],
+            .encode(Endian::LITTLE)[0],
             3
         );
     }
@@ -430,17 +428,17 @@ mod tests {
             r[8..10].copy_from_slice(&state.to_le_bytes());
             r
         };
-        assert_eq!(decode(&resp(0, 2), 10, true, true), Ok(2));
-        assert_eq!(decode(&resp(1, 0), 10, true, false), Err(EAGAIN));
-        assert_eq!(decode(&resp(2, 0), 10, true, false), Err(ETXTBSY));
-        assert_eq!(decode(&resp(3, 0), 10, true, false), Err(EINVAL));
-        assert_eq!(decode(&resp(7, 0), 10, true, false), Err(EIO));
+        assert_eq!(decode(&resp(0, 2), 10, Endian::LITTLE, true), Ok(2));
+        assert_eq!(decode(&resp(1, 0), 10, Endian::LITTLE, false), Err(EAGAIN));
+        assert_eq!(decode(&resp(2, 0), 10, Endian::LITTLE, false), Err(ETXTBSY));
+        assert_eq!(decode(&resp(3, 0), 10, Endian::LITTLE, false), Err(EINVAL));
+        assert_eq!(decode(&resp(7, 0), 10, Endian::LITTLE, false), Err(EIO));
         // A device that wrote nothing answered nothing.
-        assert_eq!(decode(&resp(0, 0), 0, true, false), Err(EIO));
+        assert_eq!(decode(&resp(0, 0), 0, Endian::LITTLE, false), Err(EIO));
         // Only STATE has a payload: an ACK to PLUG may stop after its type.
-        assert_eq!(decode(&resp(0, 2), 2, true, false), Ok(0));
+        assert_eq!(decode(&resp(0, 2), 2, Endian::LITTLE, false), Ok(0));
         // An ACK to STATE without the state field is no answer, never "plugged" (0).
-        assert_eq!(decode(&resp(0, 0), 2, true, true), Err(EIO));
-        assert_eq!(decode(&resp(0, 0), 9, true, true), Err(EIO));
+        assert_eq!(decode(&resp(0, 0), 2, Endian::LITTLE, true), Err(EIO));
+        assert_eq!(decode(&resp(0, 0), 9, Endian::LITTLE, true), Err(EIO));
     }
 }

@@ -602,7 +602,7 @@ impl<M: Message> Virtqueue<M> {
     /// runs outside the bus callbacks. `ENODEV` once revoked.
     ///
     /// [`Device::read_config`]: super::Device::read_config
-    pub fn read_config<C, R>(
+    pub fn read_config<C: Zeroable, R>(
         &mut self,
         read: impl FnMut(&super::ConfigReader<'_, C>) -> R,
     ) -> Result<R> {
@@ -616,15 +616,19 @@ impl<M: Message> Virtqueue<M> {
         Ok(value)
     }
 
-    /// Writes a little-endian 32-bit configuration field, as
-    /// [`Device::write_config_le32`](super::Device::write_config_le32) does, as long as the
-    /// queues are not revoked (`ENODEV` afterwards).
-    pub fn write_config_le32<C>(&mut self, offset: u32, value: u32) -> Result {
+    /// Writes a little-endian configuration field, as
+    /// [`Device::write_config_le`](super::Device::write_config_le) does, as long as the queues
+    /// are not revoked (`ENODEV` afterwards).
+    pub fn write_config_le<C: Zeroable, F: super::VirtioInt>(
+        &mut self,
+        field: impl FnOnce(&C) -> &F,
+        value: F,
+    ) -> Result {
         let live = self.set.live.lock();
         if !live.alive {
             return Err(ENODEV);
         }
-        super::config::write::<C>(&self.set.dev, offset, &value.to_le_bytes());
+        super::config::write_le(&self.set.dev, field, value);
         drop(live);
         Ok(())
     }
