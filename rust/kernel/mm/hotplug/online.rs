@@ -28,13 +28,9 @@ use crate::{
     page::PAGE_SHIFT,
     prelude::*,
     sync::{
-        atomic::{
-            Acquire,
-            Atomic,
-            Full, //
-        },
         Arc,
         Mutex,
+        SetOnce,
         SpinLock, //
     }, //
 };
@@ -194,32 +190,24 @@ struct Registry {
 }
 
 /// The registry, created on first use and never freed (it is tiny).
-static REGISTRY: Atomic<*const Registry> = Atomic::new(core::ptr::null());
+static REGISTRY: SetOnce<Pin<KBox<Registry>>> = SetOnce::new();
 
 fn registry() -> Result<&'static Registry> {
-    let cur = REGISTRY.load(Acquire);
-    if !cur.is_null() {
-        // SAFETY: A non-NULL `REGISTRY` points to a registry that is never freed.
-        return Ok(unsafe { &*cur });
-    }
-    let new = KBox::pin_init(
-        pin_init!(Registry {
-            update <- new_mutex!(()),
-            handlers <- new_spinlock!(KVec::new()),
-        }),
-        GFP_KERNEL,
-    )?;
-    // SAFETY: The registry is never moved out of the allocation, which is leaked below or
-    // freed right away if we lose the race.
-    let new = KBox::into_raw(unsafe { Pin::into_inner_unchecked(new) }).cast_const();
-    match REGISTRY.cmpxchg(core::ptr::null(), new, Full) {
-        // SAFETY: We just published `new`, which is never freed.
-        Ok(_) => Ok(unsafe { &*new }),
-        Err(existing) => {
-            // SAFETY: `new` was not published; we still own it.
-            drop(unsafe { KBox::from_raw(new.cast_mut()) });
-            // SAFETY: A non-NULL `REGISTRY` points to a registry that is never freed.
-            Ok(unsafe { &*existing })
+    loop {
+        if let Some(r) = REGISTRY.as_ref() {
+            return Ok(r);
+        }
+        let new = KBox::pin_init(
+            pin_init!(Registry {
+                update <- new_mutex!(()),
+                handlers <- new_spinlock!(KVec::new()),
+            }),
+            GFP_KERNEL,
+        )?;
+        // Losing the race drops `new`; the winner is done storing its registry within a few
+        // instructions.
+        if !REGISTRY.populate(new) {
+            core::hint::spin_loop();
         }
     }
 }
@@ -233,11 +221,8 @@ unsafe extern "C" fn online_page_cb(page: *mut bindings::page, order: c_uint) {
     // SAFETY: The hotplug core passes a valid page being onlined.
     let pfn = unsafe { bindings::page_to_pfn(page) };
     let chunk = OnlineChunk { pfn, order };
-    let reg = REGISTRY.load(Acquire);
-    let handler = match (reg.is_null(), chunk.range()) {
-        (false, Some(range)) => {
-            // SAFETY: A non-NULL `REGISTRY` points to a registry that is never freed.
-            let reg = unsafe { &*reg };
+    let handler = match (REGISTRY.as_ref(), chunk.range()) {
+        (Some(reg), Some(range)) => {
             let handlers = reg.handlers.lock();
             handlers.iter().find(|h| h.owns(range)).cloned()
         }
