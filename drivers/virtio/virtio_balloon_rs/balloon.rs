@@ -26,6 +26,7 @@
 //!   inflated, and the guest may reuse the page as soon as it left the balloon;
 //! - with `MUST_TELL_HOST` nothing is deferred: each migration is told before it completes.
 
+use crate::counters::Counters;
 use crate::hint::{
     HintMsg,
     Hinting, //
@@ -55,10 +56,7 @@ use kernel::{
     prelude::*,
     sync::{
         aref::ARef,
-        atomic::{
-            Atomic,
-            Relaxed, //
-        },
+        atomic::Relaxed,
         Arc,
         Mutex,
         SpinLockIrq, //
@@ -236,38 +234,6 @@ impl Hw {
         };
         core::mem::swap(&mut self.req, batch);
         res
-    }
-}
-
-/// Counters for the debugfs view and the tests.
-pub(crate) struct Counters {
-    pub(crate) tell_failed: Atomic<u64>,
-    /// Migrations the device was told about.
-    pub(crate) migrated: Atomic<u64>,
-    /// Migrations noted and not told yet.
-    pub(crate) migrate_pending: Atomic<u64>,
-    pub(crate) migrate_busy: Atomic<u64>,
-    pub(crate) oom_deflated: Atomic<u64>,
-    pub(crate) out_of_puff: Atomic<u64>,
-    /// Free page reports the device took back, their bytes, and reports that failed.
-    pub(crate) reports: Atomic<u64>,
-    pub(crate) reported_bytes: Atomic<u64>,
-    pub(crate) report_failed: Atomic<u64>,
-}
-
-impl Counters {
-    fn new() -> Self {
-        Self {
-            tell_failed: Atomic::new(0),
-            migrated: Atomic::new(0),
-            migrate_pending: Atomic::new(0),
-            migrate_busy: Atomic::new(0),
-            oom_deflated: Atomic::new(0),
-            out_of_puff: Atomic::new(0),
-            reports: Atomic::new(0),
-            reported_bytes: Atomic::new(0),
-            report_failed: Atomic::new(0),
-        }
     }
 }
 

@@ -9,10 +9,7 @@ use crate::{
         StatsQueue,
         VirtioBalloon, //
     },
-    hint::{
-        HintMsg,
-        HintShrinker, //
-    },
+    hint::HintMsg,
     protocol::Stats,
     reporting::{
         self,
@@ -28,9 +25,12 @@ use kernel::{
     },
     fmt,
     mm::{
-        oom,
-        page_reporting,
-        shrinker, //
+        oom, page_reporting,
+        shrinker::{
+            self,
+            ShrinkControl,
+            Shrinker, //
+        },
     },
     prelude::*,
     str::{
@@ -152,6 +152,19 @@ fn prime_stats(
     })?;
     vq.kick();
     Ok(StatsQueue { vq })
+}
+
+/// Gives hinted blocks back to the allocator when memory reclaim asks.
+struct HintShrinker(Arc<VirtioBalloon>);
+
+impl Shrinker for HintShrinker {
+    fn count(&self, _sc: &ShrinkControl<'_>) -> usize {
+        self.0.hint.shrink_count()
+    }
+
+    fn scan(&self, sc: &ShrinkControl<'_>) -> Option<usize> {
+        self.0.hint.shrink_scan(sc.nr_to_scan())
+    }
 }
 
 /// The shrinker that gives hinted blocks back early, with `VIRTIO_BALLOON_F_FREE_PAGE_HINT`.

@@ -16,16 +16,9 @@
 //! the allocator only once the device returned it (or was reset). As in C, the shrinker frees
 //! whole blocks, rounding a request up.
 
-use crate::balloon::VirtioBalloon;
 use core::fmt;
 use kernel::{
-    mm::{
-        free_page_hint::FreeBlock,
-        shrinker::{
-            ShrinkControl,
-            Shrinker, //
-        },
-    },
+    mm::free_page_hint::FreeBlock,
     new_mutex,
     prelude::*,
     sync::{
@@ -33,7 +26,7 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
-        Arc, Mutex,
+        Mutex, //
     },
     time::{
         delay::fsleep,
@@ -309,25 +302,24 @@ impl Hinting {
     }
 }
 
-/// Gives hinted blocks back to the allocator when memory reclaim asks.
-pub(crate) struct HintShrinker(pub(crate) Arc<VirtioBalloon>);
-
-impl Shrinker for HintShrinker {
-    fn count(&self, _sc: &ShrinkControl<'_>) -> usize {
-        self.0.hint.counters.kept.load(Relaxed) * FreeBlock::PAGES
+/// The hint shrinker's side (see `driver::HintShrinker`): memory reclaim takes kept blocks back.
+impl Hinting {
+    /// Pages the shrinker could give back.
+    pub(crate) fn shrink_count(&self) -> usize {
+        self.counters.kept.load(Relaxed) * FreeBlock::PAGES
     }
 
-    fn scan(&self, sc: &ShrinkControl<'_>) -> Option<usize> {
-        let h = &self.0.hint;
+    /// Gives back blocks of at least `nr_to_scan` pages; `None` while a round holds the list.
+    pub(crate) fn shrink_scan(&self, nr_to_scan: usize) -> Option<usize> {
         // A round may be growing the list, which allocates.
-        let mut kept = h.kept.try_lock()?;
-        let n = Hinting::release_locked(
+        let mut kept = self.kept.try_lock()?;
+        let n = Self::release_locked(
             &mut kept,
-            sc.nr_to_scan().div_ceil(FreeBlock::PAGES),
-            &h.counters,
+            nr_to_scan.div_ceil(FreeBlock::PAGES),
+            &self.counters,
         );
         // CAST: `usize` fits `u64`.
-        h.counters.shrunk.fetch_add(n as u64, Relaxed);
+        self.counters.shrunk.fetch_add(n as u64, Relaxed);
         Some(n * FreeBlock::PAGES)
     }
 }

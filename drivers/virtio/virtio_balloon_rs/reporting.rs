@@ -11,7 +11,7 @@
 //! the guest expects (`poison_val`), and if it cannot promise that (no `PAGE_POISON`), reporting
 //! is turned off in `validate`. QEMU, told a non-zero `poison_val`, keeps reported memory.
 
-use crate::balloon::Counters;
+use crate::counters::Counters;
 use kernel::{
     mm::page_reporting::{
         free_page_contents,

@@ -10,6 +10,7 @@
 //! `Documentation/driver-api/virtio/virtio-balloon-rs.rst`.
 
 mod balloon;
+mod counters;
 mod driver;
 mod hint;
 mod protocol;
